@@ -1,0 +1,9 @@
+namespace Allocator;
+
+/// <summary>A snapshot of a <see cref="StackPool"/>.</summary>
+/// <param name="Capacity">Configured number of stacks.</param>
+/// <param name="InUse">Stacks checked out now.</param>
+/// <param name="Peak">Most stacks ever checked out at once.</param>
+/// <param name="TotalCheckouts">Successful checkouts since creation.</param>
+/// <param name="ResidentBytes">Bytes of stack memory in physical memory now, measured with mincore / QueryWorkingSetEx.</param>
+public readonly record struct StackPoolStatistics(int Capacity, int InUse, int Peak, long TotalCheckouts, ulong ResidentBytes);

@@ -1,0 +1,57 @@
+using Allocator.Native;
+
+namespace Allocator;
+
+/// <summary>Configuration of a <see cref="SlotPool"/> (instance slots or linear memories).</summary>
+public sealed record SlotPoolOptions
+{
+    /// <summary>How many slots the pool reserves up front.</summary>
+    public int MaxSlots { get; init; } = 16;
+
+    /// <summary>Bytes each slot may make accessible, a page multiple.</summary>
+    public nuint SlotSize { get; init; } = 64 * 1024;
+
+    /// <summary>Inaccessible bytes after each slot, so an out-of-bounds access faults instead of reaching the
+    /// next slot. A page multiple; may be zero.</summary>
+    public nuint GuardSize { get; init; }
+
+    /// <summary>On reset, bytes at the start of a slot that are zeroed in place and kept resident; the rest is
+    /// given back to the OS. A page multiple no larger than <see cref="SlotSize"/>.</summary>
+    public nuint KeepResident { get; init; }
+
+    /// <summary>How many free slots may remember the affinity key of their last user. Zero disables affinity.</summary>
+    public int MaxUnusedWarmSlots { get; init; }
+
+    /// <summary>Returned slots are reset in batches of this many (fewer lock round trips); a checkout that finds no
+    /// free slot resets the pending ones at once. One resets on every return.</summary>
+    public int DecommitBatchSize { get; init; } = 1;
+
+    /// <summary>Throws <see cref="PoolConfigurationException"/> naming the first field that is wrong.</summary>
+    public void Validate(string poolName = "slots")
+    {
+        string prefix = $"{nameof(SlotPoolOptions)}({poolName}).";
+        OptionRules.Count(prefix + nameof(MaxSlots), MaxSlots);
+        OptionRules.PageMultiple(prefix + nameof(SlotSize), SlotSize, allowZero: false);
+        OptionRules.PageMultiple(prefix + nameof(GuardSize), GuardSize, allowZero: true);
+        OptionRules.PageMultiple(prefix + nameof(KeepResident), KeepResident, allowZero: true);
+        OptionRules.AtMost(prefix + nameof(KeepResident), KeepResident, nameof(SlotSize), SlotSize);
+        if (MaxUnusedWarmSlots < 0 || MaxUnusedWarmSlots > MaxSlots)
+        {
+            throw new PoolConfigurationException(prefix + nameof(MaxUnusedWarmSlots), $"must be between 0 and {nameof(MaxSlots)} ({MaxSlots})", MaxUnusedWarmSlots);
+        }
+        if (DecommitBatchSize < 1 || DecommitBatchSize > MaxSlots)
+        {
+            throw new PoolConfigurationException(prefix + nameof(DecommitBatchSize), $"must be between 1 and {nameof(MaxSlots)} ({MaxSlots})", DecommitBatchSize);
+        }
+        nuint stride;
+        try
+        {
+            stride = checked(SlotSize + GuardSize);
+        }
+        catch (OverflowException)
+        {
+            throw new PoolConfigurationException(prefix + nameof(GuardSize), "SlotSize + GuardSize overflows the address space", GuardSize);
+        }
+        OptionRules.Reservation(prefix + nameof(MaxSlots), MaxSlots, stride);
+    }
+}

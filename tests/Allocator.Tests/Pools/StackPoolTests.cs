@@ -1,0 +1,144 @@
+using Allocator.Native;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Pools;
+
+public sealed unsafe class StackPoolTests
+{
+    private static readonly nuint Page = VirtualMemory.PageSize;
+
+    [Fact]
+    public void Rented_stacks_are_distinct_writable_and_separated_by_a_guard_page()
+    {
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 4, StackSize = 16 * Page });
+        var stacks = Enumerable.Range(0, 4).Select(_ => pool.Rent()).ToArray();
+        Assert.Equal(4, stacks.Select(s => s.Bottom).Distinct().Count());
+        foreach (PooledStack s in stacks)
+        {
+            Assert.Equal(16 * Page, s.Size);
+            Assert.Equal(s.Bottom + (nint)s.Size, s.Top);
+            new Span<byte>((void*)s.Bottom, (int)s.Size).Fill(0xAB);
+        }
+        var ordered = stacks.OrderBy(s => s.Bottom).ToArray();
+        for (int i = 1; i < ordered.Length; i++)
+        {
+            // Exactly one guard page between the top of one stack and the bottom of the next.
+            Assert.Equal((nint)Page, ordered[i].Bottom - ordered[i - 1].Top);
+        }
+        Assert.Equal(4, pool.InUse);
+        foreach (PooledStack s in stacks)
+        {
+            pool.Return(s);
+        }
+        Assert.Equal(0, pool.InUse);
+    }
+
+    [Fact]
+    public void Exhaustion_names_the_limit_and_leaves_the_pool_usable()
+    {
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 2, StackSize = 4 * Page });
+        PooledStack a = pool.Rent();
+        PooledStack b = pool.Rent();
+        var ex = Assert.Throws<PoolExhaustedException>(() => pool.Rent());
+        Assert.Equal("stacks", ex.Pool);
+        Assert.Equal("StackPoolOptions.MaxStacks", ex.Limit);
+        Assert.Equal(2, ex.ConfiguredValue);
+        Assert.Contains("MaxStacks = 2", ex.Message);
+        Assert.False(pool.TryRent(out _));
+        Assert.Equal(2, pool.InUse);
+        pool.Return(a);
+        PooledStack c = pool.Rent();
+        Assert.Equal(a.Bottom, c.Bottom);
+        pool.Return(b);
+        pool.Return(c);
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(2, pool.GetStatistics().Peak);
+    }
+
+    [Fact]
+    public void Double_stale_foreign_and_default_returns_are_refused_without_changing_the_pool()
+    {
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 2, StackSize = 4 * Page });
+        using var other = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page });
+        PooledStack first = pool.Rent();
+        pool.Return(first);
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, Assert.Throws<InvalidTokenException>(() => pool.Return(first)).Reason);
+
+        PooledStack again = pool.Rent(); // LIFO: the same slot, next generation
+        Assert.Equal(first.Index, again.Index);
+        Assert.NotEqual(first.Generation, again.Generation);
+        Assert.Equal(InvalidTokenReason.Stale, Assert.Throws<InvalidTokenException>(() => pool.Return(first)).Reason);
+        Assert.True(pool.IsCheckedOut(again));
+
+        PooledStack foreign = other.Rent();
+        Assert.Equal(InvalidTokenReason.WrongOwner, Assert.Throws<InvalidTokenException>(() => pool.Return(foreign)).Reason);
+        Assert.Equal(InvalidTokenReason.Unknown, Assert.Throws<InvalidTokenException>(() => pool.Return(default)).Reason);
+        Assert.False(pool.TryReturn(first));
+        Assert.Equal(1, pool.InUse);
+
+        pool.Return(again);
+        other.Return(foreign);
+        Assert.Equal(0, pool.InUse);
+        // Both slots are still handed out exactly once each: nothing was pushed twice onto the free list.
+        PooledStack x = pool.Rent();
+        PooledStack y = pool.Rent();
+        Assert.NotEqual(x.Index, y.Index);
+        Assert.False(pool.TryRent(out _));
+    }
+
+    [Fact]
+    public void Zeroing_on_return_clears_what_the_last_user_wrote()
+    {
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 8 * Page, ZeroOnReturn = true, KeepResident = 2 * Page });
+        PooledStack s = pool.Rent();
+        new Span<byte>((void*)s.Bottom, (int)s.Size).Fill(0x5A);
+        pool.Return(s);
+        PooledStack reused = pool.Rent();
+        Assert.Equal(s.Bottom, reused.Bottom);
+        Assert.True(new Span<byte>((void*)reused.Bottom, (int)reused.Size).IndexOfAnyExcept((byte)0) < 0, "a reused stack must read as zeros");
+        pool.Return(reused);
+    }
+
+    [Fact]
+    public void Without_zeroing_the_contents_survive_a_return()
+    {
+        // The control for the test above: it shows that reading a reused stack really sees old contents.
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page, ZeroOnReturn = false });
+        PooledStack s = pool.Rent();
+        new Span<byte>((void*)s.Bottom, (int)s.Size).Fill(0x5A);
+        pool.Return(s);
+        PooledStack reused = pool.Rent();
+        Assert.Equal(0x5A, ((byte*)reused.Top)[-1]);
+        pool.Return(reused);
+    }
+
+    [LinuxFact]
+    public void Returning_a_stack_decommits_all_but_the_keep_resident_top()
+    {
+        nuint size = 64 * Page;
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = size, ZeroOnReturn = true, KeepResident = 4 * Page });
+        PooledStack s = pool.Rent();
+        Assert.Equal(0UL, pool.GetStatistics().ResidentBytes);
+        new Span<byte>((void*)s.Bottom, (int)s.Size).Fill(1);
+        Assert.Equal((ulong)size, pool.GetStatistics().ResidentBytes);
+        pool.Return(s);
+        StackPoolStatistics after = pool.GetStatistics();
+        Assert.Equal((ulong)(4 * Page), after.ResidentBytes);
+        // The kept pages are the top of the stack, where the next user's frames go first.
+        Assert.Equal(4 * Page, VirtualMemory.ResidentBytes(s.Top - (nint)(4 * Page), 4 * Page));
+        Assert.Equal(0u, VirtualMemory.ResidentBytes(s.Bottom, size - 4 * Page));
+    }
+
+    [Fact]
+    public void Dispose_with_a_stack_still_out_keeps_the_memory_until_it_is_returned()
+    {
+        var pool = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page });
+        PooledStack s = pool.Rent();
+        pool.Dispose();
+        // A fiber could still be suspended on it: the memory must stay mapped and writable.
+        ((byte*)s.Top)[-1] = 7;
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent());
+        pool.Return(s);
+        Assert.Equal(0, pool.InUse);
+    }
+}

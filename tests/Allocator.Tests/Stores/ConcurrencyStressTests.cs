@@ -1,0 +1,124 @@
+namespace Allocator.Tests.Stores;
+
+/// <summary>Two threads of Stores doing async work with random faults, cancellations, double returns and both
+/// kinds of ending (IntoData, Dispose). Whatever happens, every stack and slot must be back at the end.</summary>
+public sealed class ConcurrencyStressTests
+{
+    [Fact]
+    public async Task Random_faults_and_cancellations_on_two_threads_leak_nothing()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 6, slots: 6);
+        int faults = 0, cancellations = 0, refusedDoubleReturns = 0, exhaustions = 0, completed = 0;
+
+        async Task Worker(int seed)
+        {
+            var random = new Random(seed);
+            for (int round = 0; round < 300; round++)
+            {
+                var store = new Store<int>(allocator, round);
+                using var cts = new CancellationTokenSource();
+                if (random.Next(4) == 0)
+                {
+                    cts.CancelAfter(random.Next(0, 2));
+                }
+                try
+                {
+                    int calls = random.Next(1, 4);
+                    for (int i = 0; i < calls; i++)
+                    {
+                        StackToken token = store.CheckoutStack($"worker {seed} round {round} call {i}");
+                        try
+                        {
+                            if (random.Next(3) == 0)
+                            {
+                                store.CheckoutMemory(random.Next(3));
+                            }
+                            await Task.Yield();
+                            cts.Token.ThrowIfCancellationRequested();
+                            if (random.Next(10) == 0)
+                            {
+                                throw new InvalidDataException("guest fault");
+                            }
+                        }
+                        finally
+                        {
+                            store.ReturnStack(token);
+                        }
+                        if (random.Next(8) == 0 && !store.TryReturnStack(token))
+                        {
+                            Interlocked.Increment(ref refusedDoubleReturns);
+                        }
+                    }
+                    if (random.Next(2) == 0)
+                    {
+                        Assert.Equal(round, store.IntoData());
+                    }
+                    Interlocked.Increment(ref completed);
+                }
+                catch (InvalidDataException)
+                {
+                    Interlocked.Increment(ref faults);
+                }
+                catch (OperationCanceledException)
+                {
+                    Interlocked.Increment(ref cancellations);
+                }
+                catch (PoolExhaustedException)
+                {
+                    Interlocked.Increment(ref exhaustions);
+                }
+                finally
+                {
+                    store.Dispose();
+                }
+            }
+        }
+
+        await Task.WhenAll(Task.Run(() => Worker(1)), Task.Run(() => Worker(2)));
+
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Instances.InUse);
+        Assert.Equal(0, allocator.Memories.InUse);
+        Assert.Equal(600, faults + cancellations + exhaustions + completed);
+        Assert.True(faults > 0 && completed > 0 && refusedDoubleReturns > 0, $"faults {faults}, completed {completed}, refused {refusedDoubleReturns}");
+        Assert.True(allocator.Stacks.GetStatistics().Peak <= 6);
+        // Every stack can still be checked out exactly once: the free list was not corrupted.
+        var all = Enumerable.Range(0, 6).Select(_ => allocator.Stacks.Rent()).ToArray();
+        Assert.Equal(6, all.Select(s => s.Index).Distinct().Count());
+        Assert.False(allocator.Stacks.TryRent(out _));
+        foreach (PooledStack s in all)
+        {
+            allocator.Stacks.Return(s);
+        }
+    }
+
+    [Fact]
+    public void Raw_pool_checkout_and_return_race_on_two_threads_without_losing_or_duplicating_slots()
+    {
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 3, StackSize = 2 * Allocator.Native.VirtualMemory.PageSize });
+        var owners = new int[3];
+        int doubleOwnership = 0;
+        void Hammer()
+        {
+            for (int i = 0; i < 200_000; i++)
+            {
+                if (!pool.TryRent(out PooledStack s))
+                {
+                    continue;
+                }
+                if (Interlocked.Increment(ref owners[s.Index]) != 1)
+                {
+                    Interlocked.Increment(ref doubleOwnership);
+                }
+                Interlocked.Decrement(ref owners[s.Index]);
+                pool.Return(s);
+                // A second return of the same token must be refused even while the other thread re-rents the slot.
+                Assert.False(pool.TryReturn(s));
+            }
+        }
+        Parallel.Invoke(Hammer, Hammer);
+        Assert.Equal(0, doubleOwnership);
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(3, Enumerable.Range(0, 3).Select(_ => pool.Rent().Index).Distinct().Count());
+    }
+}

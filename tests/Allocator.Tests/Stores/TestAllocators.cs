@@ -1,0 +1,14 @@
+using Allocator.Native;
+
+namespace Allocator.Tests.Stores;
+
+internal static class TestAllocators
+{
+    public static PoolingAllocator Small(int stacks = 4, bool cache = true, int slots = 4) => new(new PoolingAllocatorOptions
+    {
+        Stacks = new StackPoolOptions { MaxStacks = stacks, StackSize = 8 * VirtualMemory.PageSize, ZeroOnReturn = true, KeepResident = VirtualMemory.PageSize },
+        Instances = new SlotPoolOptions { MaxSlots = slots, SlotSize = 4 * VirtualMemory.PageSize },
+        Memories = new SlotPoolOptions { MaxSlots = slots, SlotSize = 16 * VirtualMemory.PageSize, GuardSize = 4 * VirtualMemory.PageSize, MaxUnusedWarmSlots = 2 },
+        CacheStackInStore = cache,
+    });
+}

@@ -1,11 +1,18 @@
+using System.Diagnostics.Metrics;
+
 namespace Allocator;
 
 /// <summary>The three pools a sandboxed runtime needs: fiber stacks, instance slots and linear memories.</summary>
 /// <remarks>Stores check resources out of it; it is safe to share across threads.</remarks>
 public sealed class PoolingAllocator : IDisposable
 {
+    private readonly PoolingAllocatorMetrics _metrics;
+
     /// <summary>Validates <paramref name="options"/> and reserves every pool up front.</summary>
-    public PoolingAllocator(PoolingAllocatorOptions options)
+    /// <param name="options">Pool shapes; checked before anything is reserved.</param>
+    /// <param name="meterFactory">Where to create the <c>Allocator.Pooling</c> meter (e.g. from dependency
+    /// injection); without one a plain <see cref="Meter"/> is used.</param>
+    public PoolingAllocator(PoolingAllocatorOptions options, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -29,7 +36,12 @@ public sealed class PoolingAllocator : IDisposable
             Stacks.Dispose();
             throw;
         }
+        _metrics = new PoolingAllocatorMetrics(this, meterFactory);
     }
+
+    /// <summary>Name of the meter whose instruments report in-use, checkouts, exhaustions, refused returns and
+    /// affinity hits per pool (tag <c>pool</c>).</summary>
+    public const string MeterName = PoolingAllocatorMetrics.MeterName;
 
     /// <summary>The options the pools were built with.</summary>
     public PoolingAllocatorOptions Options { get; }
@@ -46,6 +58,7 @@ public sealed class PoolingAllocator : IDisposable
     /// <summary>Releases the pools (each waits for its last checkout before unmapping).</summary>
     public void Dispose()
     {
+        _metrics.Dispose();
         Memories.Dispose();
         Instances.Dispose();
         Stacks.Dispose();

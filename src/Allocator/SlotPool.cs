@@ -31,6 +31,9 @@ public sealed class SlotPool : IDisposable
     private int _inUse;
     private int _peak;
     private long _affinityHits;
+    private long _totalCheckouts;
+    private long _exhaustions;
+    private long _refusedReturns;
     private bool _disposed;
 
     /// <summary>Reserves every slot up front. Throws <see cref="PoolConfigurationException"/> for bad options.</summary>
@@ -66,6 +69,18 @@ public sealed class SlotPool : IDisposable
     /// <summary>Slots checked out now.</summary>
     public int InUse => Volatile.Read(ref _inUse);
 
+    /// <summary>Successful checkouts since creation.</summary>
+    public long TotalCheckouts => Interlocked.Read(ref _totalCheckouts);
+
+    /// <summary>Checkouts that found every slot out.</summary>
+    public long Exhaustions => Interlocked.Read(ref _exhaustions);
+
+    /// <summary>Returns refused as foreign, stale or double.</summary>
+    public long RefusedReturns => Interlocked.Read(ref _refusedReturns);
+
+    /// <summary>Checkouts that got the slot their key used last.</summary>
+    public long AffinityHits => Interlocked.Read(ref _affinityHits);
+
     /// <summary>Checks out a slot, preferring the free slot <paramref name="affinityKey"/> used last. The first
     /// <paramref name="accessibleBytes"/> (default: the whole slot) are read-write and read as zeros.</summary>
     /// <exception cref="PoolExhaustedException">Every slot is checked out.</exception>
@@ -81,6 +96,7 @@ public sealed class SlotPool : IDisposable
             index = TakeFreeSlot(affinityKey);
             generation = ++_state[index];
             _key[index] = affinityKey;
+            _totalCheckouts++;
             _inUse++;
             _peak = Math.Max(_peak, _inUse);
         }
@@ -180,7 +196,7 @@ public sealed class SlotPool : IDisposable
                     resident += _reservation.ResidentBytes((nuint)i * _stride, Options.SlotSize);
                 }
             }
-            return new SlotPoolStatistics(Options.MaxSlots, _inUse, _peak, _warmLru.Count, _pending.Count, _affinityHits, resident);
+            return new SlotPoolStatistics(Options.MaxSlots, _inUse, _peak, _warmLru.Count, _pending.Count, _affinityHits, _totalCheckouts, _exhaustions, _refusedReturns, resident);
         }
     }
 
@@ -207,7 +223,7 @@ public sealed class SlotPool : IDisposable
         {
             if (affinityKey is not null && _warmByKey.TryGetValue(affinityKey, out Stack<int>? sameKey))
             {
-                _affinityHits++;
+                Interlocked.Increment(ref _affinityHits);
                 return RemoveWarm(sameKey.Peek());
             }
             if (_cold.Count > 0)
@@ -239,6 +255,7 @@ public sealed class SlotPool : IDisposable
                 Monitor.Wait(_lock);
                 continue;
             }
+            _exhaustions++;
             ThrowExhausted();
         }
     }
@@ -258,6 +275,7 @@ public sealed class SlotPool : IDisposable
         {
             if (Validate(slot) is { } reason)
             {
+                _refusedReturns++;
                 return reason;
             }
             _state[slot.Index]++;

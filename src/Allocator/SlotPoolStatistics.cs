@@ -7,5 +7,8 @@ namespace Allocator;
 /// <param name="WarmFree">Free slots that still remember an affinity key.</param>
 /// <param name="PendingReset">Returned slots waiting for their batched reset.</param>
 /// <param name="AffinityHits">Checkouts that got the slot their key used last.</param>
+/// <param name="TotalCheckouts">Successful checkouts since creation.</param>
+/// <param name="Exhaustions">Checkouts that found every slot out.</param>
+/// <param name="RefusedReturns">Returns refused as foreign, stale or double.</param>
 /// <param name="ResidentBytes">Bytes of slot memory in physical memory now (mincore / QueryWorkingSetEx).</param>
-public readonly record struct SlotPoolStatistics(int Capacity, int InUse, int Peak, int WarmFree, int PendingReset, long AffinityHits, ulong ResidentBytes);
+public readonly record struct SlotPoolStatistics(int Capacity, int InUse, int Peak, int WarmFree, int PendingReset, long AffinityHits, long TotalCheckouts, long Exhaustions, long RefusedReturns, ulong ResidentBytes);

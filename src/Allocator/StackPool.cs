@@ -23,6 +23,8 @@ public sealed class StackPool : IDisposable
     private int _inUse;
     private int _peak;
     private long _totalCheckouts;
+    private long _exhaustions;
+    private long _refusedReturns;
     private int _disposed;
 
     /// <summary>Reserves every stack up front. Throws <see cref="PoolConfigurationException"/> for bad options.</summary>
@@ -61,6 +63,15 @@ public sealed class StackPool : IDisposable
     /// <summary>Stacks checked out now.</summary>
     public int InUse => Volatile.Read(ref _inUse);
 
+    /// <summary>Successful checkouts since creation.</summary>
+    public long TotalCheckouts => Interlocked.Read(ref _totalCheckouts);
+
+    /// <summary>Checkouts that found the pool empty.</summary>
+    public long Exhaustions => Interlocked.Read(ref _exhaustions);
+
+    /// <summary>Returns refused as foreign, stale or double.</summary>
+    public long RefusedReturns => Interlocked.Read(ref _refusedReturns);
+
     /// <summary>Size of the guard region below each stack.</summary>
     public nuint GuardSize => _guardSize;
 
@@ -80,6 +91,7 @@ public sealed class StackPool : IDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (!_free.TryPop(out int index))
         {
+            Interlocked.Increment(ref _exhaustions);
             stack = default;
             return false;
         }
@@ -122,7 +134,7 @@ public sealed class StackPool : IDisposable
                 resident += _reservation.ResidentBytes(SlotOffset(i) + _guardSize, Options.StackSize);
             }
         }
-        return new StackPoolStatistics(Options.MaxStacks, InUse, Volatile.Read(ref _peak), Interlocked.Read(ref _totalCheckouts), resident);
+        return new StackPoolStatistics(Options.MaxStacks, InUse, Volatile.Read(ref _peak), TotalCheckouts, Exhaustions, RefusedReturns, resident);
     }
 
     /// <summary>Bytes of one stack slot resident in physical memory now.</summary>
@@ -147,6 +159,16 @@ public sealed class StackPool : IDisposable
     }
 
     private InvalidTokenReason? TryReturnCore(PooledStack stack)
+    {
+        InvalidTokenReason? problem = TryReturnUnchecked(stack);
+        if (problem is not null)
+        {
+            Interlocked.Increment(ref _refusedReturns);
+        }
+        return problem;
+    }
+
+    private InvalidTokenReason? TryReturnUnchecked(PooledStack stack)
     {
         if (stack.PoolId != Id)
         {

@@ -5,5 +5,7 @@ namespace Allocator;
 /// <param name="InUse">Stacks checked out now.</param>
 /// <param name="Peak">Most stacks ever checked out at once.</param>
 /// <param name="TotalCheckouts">Successful checkouts since creation.</param>
+/// <param name="Exhaustions">Checkouts that found every stack out.</param>
+/// <param name="RefusedReturns">Returns refused as foreign, stale or double.</param>
 /// <param name="ResidentBytes">Bytes of stack memory in physical memory now, measured with mincore / QueryWorkingSetEx.</param>
-public readonly record struct StackPoolStatistics(int Capacity, int InUse, int Peak, long TotalCheckouts, ulong ResidentBytes);
+public readonly record struct StackPoolStatistics(int Capacity, int InUse, int Peak, long TotalCheckouts, long Exhaustions, long RefusedReturns, ulong ResidentBytes);

@@ -4,7 +4,9 @@ namespace Allocator.Tests.Stores;
 
 internal static class TestAllocators
 {
-    public static PoolingAllocator Small(int stacks = 4, bool cache = true, int slots = 4) => new(new PoolingAllocatorOptions
+    public static PoolingAllocator Small(int stacks = 4, bool cache = true, int slots = 4) => new(SmallOptions(stacks, cache, slots));
+
+    public static PoolingAllocatorOptions SmallOptions(int stacks = 4, bool cache = true, int slots = 4) => new()
     {
         Stacks = new StackPoolOptions { MaxStacks = stacks, StackSize = 8 * VirtualMemory.PageSize, ZeroOnReturn = true, KeepResident = VirtualMemory.PageSize },
         Instances = new SlotPoolOptions { MaxSlots = slots, SlotSize = 4 * VirtualMemory.PageSize },

@@ -27,6 +27,7 @@ public sealed class SlotPool : IDisposable
     private readonly LinkedListNode<int>?[] _lruNode;
     private readonly Dictionary<object, Stack<int>> _warmByKey = new();
     private readonly List<int> _pending = new();
+    private readonly SlotGuardRange[] _guards;  // interior guards, sorted by offset
     private int _resetting;
     private int _inUse;
     private int _peak;
@@ -46,6 +47,7 @@ public sealed class SlotPool : IDisposable
         Options = options;
         Id = Interlocked.Increment(ref s_nextPoolId);
         _stride = options.SlotSize + options.GuardSize;
+        _guards = options.GuardRanges.OrderBy(g => g.Offset).ToArray();
         _reservation = VirtualMemory.Reserve(_stride * (nuint)options.MaxSlots);
         _state = new uint[options.MaxSlots];
         _accessible = new nuint[options.MaxSlots];
@@ -337,9 +339,20 @@ public sealed class SlotPool : IDisposable
     {
         nuint accessible = _accessible[index];
         nuint keep = Math.Min(Options.KeepResident, accessible);
-        if (keep > 0)
+        // Zero the kept bytes in place, stepping over interior guards (touching one would fault).
+        nuint cursor = 0;
+        foreach (SlotGuardRange guard in _guards)
         {
-            NativeMemory.Clear((void*)SlotAddress(index), keep);
+            if (guard.Offset >= keep)
+            {
+                break;
+            }
+            NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), guard.Offset - cursor);
+            cursor = Math.Min(guard.End, keep);
+        }
+        if (keep > cursor)
+        {
+            NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), keep - cursor);
         }
         if (accessible > keep)
         {
@@ -357,6 +370,16 @@ public sealed class SlotPool : IDisposable
         if (accessible > current)
         {
             _reservation.Protect(offset + current, accessible - current, MemoryProtection.ReadWrite);
+            foreach (SlotGuardRange guard in _guards)
+            {
+                // Put back the interior guards that the range just opened covers.
+                nuint start = Math.Max(guard.Offset, current);
+                nuint end = Math.Min(guard.End, accessible);
+                if (start < end)
+                {
+                    _reservation.Protect(offset + start, end - start, MemoryProtection.NoAccess);
+                }
+            }
         }
         else if (accessible < current)
         {

@@ -26,6 +26,10 @@ public sealed record SlotPoolOptions
     /// free slot resets the pending ones at once. One resets on every return.</summary>
     public int DecommitBatchSize { get; init; } = 1;
 
+    /// <summary>Ranges inside each slot that stay inaccessible even when the slot is otherwise read-write, so a
+    /// region that overruns into its guard faults. Page aligned, inside <see cref="SlotSize"/>, not overlapping.</summary>
+    public IReadOnlyList<SlotGuardRange> GuardRanges { get; init; } = [];
+
     /// <summary>Throws <see cref="PoolConfigurationException"/> naming the first field that is wrong.</summary>
     public void Validate(string poolName = "slots")
     {
@@ -43,6 +47,7 @@ public sealed record SlotPoolOptions
         {
             throw new PoolConfigurationException(prefix + nameof(DecommitBatchSize), $"must be between 1 and {nameof(MaxSlots)} ({MaxSlots})", DecommitBatchSize);
         }
+        ValidateGuardRanges(prefix + nameof(GuardRanges));
         nuint stride;
         try
         {
@@ -53,5 +58,30 @@ public sealed record SlotPoolOptions
             throw new PoolConfigurationException(prefix + nameof(GuardSize), "SlotSize + GuardSize overflows the address space", GuardSize);
         }
         OptionRules.Reservation(prefix + nameof(MaxSlots), MaxSlots, stride);
+    }
+
+    private void ValidateGuardRanges(string field)
+    {
+        if (GuardRanges is null)
+        {
+            throw new PoolConfigurationException(field, "must not be null (use an empty list)", null);
+        }
+        nuint previousEnd = 0;
+        foreach (SlotGuardRange range in GuardRanges.OrderBy(r => r.Offset))
+        {
+            if (range.Length == 0 || !VirtualMemory.IsPageMultiple(range.Offset) || !VirtualMemory.IsPageMultiple(range.Length))
+            {
+                throw new PoolConfigurationException(field, $"each range must have a page-aligned offset and a non-zero page-multiple length (page size {VirtualMemory.PageSize})", range);
+            }
+            if (range.Offset > SlotSize || range.Length > SlotSize - range.Offset)
+            {
+                throw new PoolConfigurationException(field, $"each range must lie inside {nameof(SlotSize)} ({SlotSize})", range);
+            }
+            if (range.Offset < previousEnd)
+            {
+                throw new PoolConfigurationException(field, "ranges must not overlap", range);
+            }
+            previousEnd = range.End;
+        }
     }
 }

@@ -119,8 +119,10 @@ public sealed class Store<T> : IDisposable
         }
     }
 
-    /// <summary>Checks out an instance slot, preferring the one <paramref name="affinityKey"/> used last.</summary>
-    public SlotToken CheckoutInstance(object? affinityKey = null) => CheckoutSlot(SlotKind.Instance, affinityKey, null);
+    /// <summary>Checks out an instance slot, preferring the one <paramref name="affinityKey"/> used last, with
+    /// <paramref name="accessibleBytes"/> read-write (default: all; a layout's <c>AccessibleSize</c> leaves its
+    /// trailing guard inaccessible).</summary>
+    public SlotToken CheckoutInstance(object? affinityKey = null, nuint? accessibleBytes = null) => CheckoutSlot(SlotKind.Instance, affinityKey, accessibleBytes);
 
     /// <summary>Checks out a linear memory slot with <paramref name="accessibleBytes"/> read-write (default: all).</summary>
     public SlotToken CheckoutMemory(object? affinityKey = null, nuint? accessibleBytes = null) => CheckoutSlot(SlotKind.Memory, affinityKey, accessibleBytes);

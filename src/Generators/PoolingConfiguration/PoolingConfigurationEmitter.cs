@@ -54,6 +54,7 @@ internal static class PoolingConfigurationEmitter
         OptionValueKind.Int32 => setting.Value.ToString(CultureInfo.InvariantCulture),
         OptionValueKind.Boolean => setting.Value != 0 ? "true" : "false",
         OptionValueKind.LayoutSlotSize => $"(nuint){setting.LayoutType}.SlotSize",
+        OptionValueKind.LayoutGuardRanges => $"{setting.LayoutType}.GuardRanges",
         _ => $"(nuint){setting.Value.ToString(CultureInfo.InvariantCulture)}UL",
     };
 }

@@ -50,8 +50,9 @@ internal static class PoolingConfigurationParser
             else if (SlotLayoutParser.SlotSizeOf(named, cancellationToken) is { } layoutSize)
             {
                 instanceSize = layoutSize;
-                instances.Add(new OptionSetting("SlotSize", OptionValueKind.LayoutSlotSize, layoutSize,
-                    named.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat)));
+                string layoutName = named.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat);
+                instances.Add(new OptionSetting("SlotSize", OptionValueKind.LayoutSlotSize, layoutSize, layoutName));
+                instances.Add(new OptionSetting("GuardRanges", OptionValueKind.LayoutGuardRanges, 0, layoutName));
             }
             else
             {

@@ -13,6 +13,24 @@ internal static class SlotLayoutEmitter
 
     public static string Emit(SlotLayoutModel layout) => TypeNesting.Write(layout.Target, writer => WriteMembers(writer, layout));
 
+    /// <summary>Every region guard, for <c>SlotPoolOptions.GuardRanges</c>, so the pool keeps them inaccessible.</summary>
+    private static void WriteGuardRanges(IndentedTextWriter w, SlotLayoutModel layout)
+    {
+        const string RangeType = "global::Allocator.SlotGuardRange";
+        w.WriteLine();
+        w.WriteLine("/// <summary>The guards of this layout, as the pool's <c>SlotPoolOptions.GuardRanges</c>: kept inaccessible in every slot.</summary>");
+        w.WriteLine($"public static global::System.Collections.Generic.IReadOnlyList<{RangeType}> GuardRanges {{ get; }} = new {RangeType}[]");
+        w.WriteLine("{");
+        foreach (SlotRegionModel region in layout.Regions)
+        {
+            if (region.GuardSize > 0)
+            {
+                w.WriteLine($"    new {RangeType}({region.GuardOffset}, {region.GuardSize}),");
+            }
+        }
+        w.WriteLine("};");
+    }
+
     private static void WriteMembers(IndentedTextWriter w, SlotLayoutModel layout)
     {
         string name = layout.Target.SimpleName;
@@ -48,6 +66,7 @@ internal static class SlotLayoutEmitter
                 w.WriteLine($"public const int {region.Name}GuardSize = {region.GuardSize};");
             }
         }
+        WriteGuardRanges(w, layout);
         w.WriteLine();
         w.WriteLine("private readonly nint _slotBase;");
         w.WriteLine();

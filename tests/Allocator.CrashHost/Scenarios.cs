@@ -9,5 +9,7 @@ internal static class Scenarios
         ["stack-top-write"] = GuardPageScenarios.WriteStackTop,
         ["slot-guard-write"] = GuardPageScenarios.WritePastSlot,
         ["memory-bound-write"] = GuardPageScenarios.WritePastAccessibleMemory,
+        ["fiber-stack-overflow"] = FiberScenarios.OverflowFiberStack,
+        ["fiber-recursion-within-stack"] = FiberScenarios.RecurseWithinFiberStack,
     };
 }

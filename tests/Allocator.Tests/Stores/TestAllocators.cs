@@ -12,5 +12,5 @@ internal static class TestAllocators
         Instances = new SlotPoolOptions { MaxSlots = slots, SlotSize = 4 * VirtualMemory.PageSize },
         Memories = new SlotPoolOptions { MaxSlots = slots, SlotSize = 16 * VirtualMemory.PageSize, GuardSize = 4 * VirtualMemory.PageSize, MaxUnusedWarmSlots = 2 },
         CacheStackInStore = cache,
-    });
+    };
 }

@@ -1,0 +1,7 @@
+namespace Allocator.Fibers;
+
+/// <summary>A host function a guest calls by index. It runs on the driver's thread stack, never on the fiber
+/// stack, and may complete asynchronously: the fiber stays suspended until the returned value is available.</summary>
+/// <param name="call">Which function, its arguments, the fiber and the driver's cancellation token.</param>
+/// <returns>The value <c>allocator_fiber_host_call</c> hands back to the guest.</returns>
+public delegate ValueTask<long> FiberHostFunction(FiberHostCall call);

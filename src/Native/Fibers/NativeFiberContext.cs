@@ -1,0 +1,22 @@
+using System.Runtime.InteropServices;
+
+namespace Allocator.Native.Fibers;
+
+/// <summary>Mirror of <c>struct allocator_fiber_ctx</c> in <c>native/fiber.h</c>; the native library owns its
+/// layout (it lives at the top of the fiber stack). Change both together and bump the ABI version.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeFiberContext
+{
+    public nint FiberStackPointer;
+    public nint ParentStackPointer;
+    public nint StackLimit;
+    public nint StackBase;
+    public NativeFiberState State;
+    public NativeFiberResumeStatus ResumeStatus;
+    public nint Value;
+    public nint HostArguments;
+    public int HostFunction;
+    public int HostArgumentCount;
+    public int TrapCode;
+    public int Cancelled;
+}

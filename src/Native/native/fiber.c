@@ -1,0 +1,123 @@
+/* Fiber lifecycle on top of the per-ABI context switch: prepare, resume, host calls, traps, cancellation.
+ * Portable C: the only ABI knowledge is in the assembly behind fiber_switch.h. */
+#include "fiber.h"
+#include "fiber_switch.h"
+
+#include <stdlib.h>
+
+/* Below this a signal frame (up to ~4 KiB with AVX-512 state) plus a few guest frames would hit the guard page. */
+#define FIBER_MIN_STACK_SIZE ((size_t)16 * 1024)
+
+/* Room reserved for the context at the top of the stack: its own cache line(s), 16-byte aligned below it. */
+#define FIBER_CTX_RESERVED ((size_t)128)
+
+_Static_assert(sizeof(allocator_fiber_ctx) <= FIBER_CTX_RESERVED, "context must fit its reserved room");
+_Static_assert(offsetof(allocator_fiber_ctx, parent_sp) == 8, "the trampoline CFI reads parent_sp at ctx+8");
+
+/* Leaves the fiber for good in a final state. The frames still on the fiber stack are abandoned, which is safe
+ * because only native guest frames live there and the fiber is never resumed again (resume refuses final states). */
+static ALLOCATOR_FIBER_NORETURN void switch_away_forever(allocator_fiber_ctx* ctx, int32_t final_state)
+{
+    ctx->state = final_state;
+    allocator_fiber_switch(&ctx->fiber_sp, ctx->parent_sp);
+    abort(); /* unreachable: nothing resumes a finished fiber */
+}
+
+ALLOCATOR_FIBER_API int32_t allocator_fiber_abi_version(void)
+{
+    return ALLOCATOR_FIBER_ABI_VERSION;
+}
+
+ALLOCATOR_FIBER_API allocator_fiber_ctx* allocator_fiber_init(void* stack_limit, size_t stack_size,
+                                                              allocator_fiber_entry entry, intptr_t arg)
+{
+    uintptr_t limit = (uintptr_t)stack_limit;
+    if (stack_limit == NULL || entry == NULL || stack_size < FIBER_MIN_STACK_SIZE || (limit & 15) != 0
+        || limit + stack_size < limit) {
+        return NULL;
+    }
+    uintptr_t base = limit + stack_size;
+    allocator_fiber_ctx* ctx = (allocator_fiber_ctx*)((base - FIBER_CTX_RESERVED) & ~(uintptr_t)63);
+    ctx->parent_sp = NULL;
+    ctx->stack_limit = stack_limit;
+    ctx->stack_base = (void*)base;
+    ctx->state = ALLOCATOR_FIBER_CREATED;
+    ctx->resume_status = ALLOCATOR_FIBER_RESUME_RESULT;
+    ctx->value = 0;
+    ctx->host_args = NULL;
+    ctx->host_function = 0;
+    ctx->host_arg_count = 0;
+    ctx->trap_code = 0;
+    ctx->cancelled = 0;
+    ctx->fiber_sp = allocator_fiber_prepare(ctx, entry, arg);
+    return ctx;
+}
+
+ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int32_t status, intptr_t value)
+{
+    if (ctx->state != ALLOCATOR_FIBER_CREATED && ctx->state != ALLOCATOR_FIBER_HOST_CALL) {
+        return ALLOCATOR_FIBER_INVALID;
+    }
+    if (ctx->state == ALLOCATOR_FIBER_CREATED && status == ALLOCATOR_FIBER_RESUME_CANCEL) {
+        /* Never started: there are no frames to unwind. */
+        ctx->state = ALLOCATOR_FIBER_CANCELLED;
+        return ctx->state;
+    }
+    ctx->resume_status = status;
+    ctx->value = value;
+    ctx->state = ALLOCATOR_FIBER_RUNNING;
+    allocator_fiber_switch(&ctx->parent_sp, ctx->fiber_sp);
+    return ctx->state;
+}
+
+ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, int32_t fn_index,
+                                                      const intptr_t* args, int32_t nargs, intptr_t* result)
+{
+    if (ctx->state != ALLOCATOR_FIBER_RUNNING) {
+        abort(); /* not called from this fiber: switching would corrupt whichever stack is live */
+    }
+    if (ctx->cancelled) {
+        /* Told to return, the guest asked the host again instead: abandon its frames so cancelling is bounded. */
+        switch_away_forever(ctx, ALLOCATOR_FIBER_CANCELLED);
+    }
+    ctx->host_function = fn_index;
+    ctx->host_args = args;
+    ctx->host_arg_count = nargs;
+    ctx->state = ALLOCATOR_FIBER_HOST_CALL;
+    allocator_fiber_switch(&ctx->fiber_sp, ctx->parent_sp);
+    ctx->host_args = NULL;
+    if (ctx->resume_status == ALLOCATOR_FIBER_RESUME_CANCEL) {
+        ctx->cancelled = 1;
+        if (result != NULL) {
+            *result = 0;
+        }
+        return ALLOCATOR_FIBER_HOST_CANCELLED;
+    }
+    if (result != NULL) {
+        *result = ctx->value;
+    }
+    return ALLOCATOR_FIBER_HOST_OK;
+}
+
+ALLOCATOR_FIBER_API void allocator_fiber_trap(allocator_fiber_ctx* ctx, int32_t code)
+{
+    if (ctx->state != ALLOCATOR_FIBER_RUNNING) {
+        abort();
+    }
+    ctx->trap_code = code;
+    switch_away_forever(ctx, ALLOCATOR_FIBER_TRAPPED);
+}
+
+void allocator_fiber_exit(allocator_fiber_ctx* ctx, intptr_t result)
+{
+    ctx->value = result;
+    switch_away_forever(ctx, ctx->cancelled ? ALLOCATOR_FIBER_CANCELLED : ALLOCATOR_FIBER_COMPLETED);
+}
+
+ALLOCATOR_FIBER_API size_t allocator_fiber_stack_remaining(const allocator_fiber_ctx* ctx)
+{
+    volatile char probe = 0; /* its address approximates the caller's stack pointer */
+    uintptr_t sp = (uintptr_t)&probe;
+    uintptr_t limit = (uintptr_t)ctx->stack_limit;
+    return sp > limit && sp <= (uintptr_t)ctx->stack_base ? (size_t)(sp - limit) : 0;
+}

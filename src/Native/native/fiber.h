@@ -1,0 +1,103 @@
+/* Native fibers on pooled stacks: the C API shared by libAllocatorNative, guest code and the C# driver.
+ *
+ * Only native frames ever live on a fiber stack. A guest that needs the host calls allocator_fiber_host_call:
+ * the fiber switches back to the driver (the thread that resumed it), the managed driver runs the host function
+ * on the thread's own stack, possibly awaiting it, and resumes the fiber with the result.
+ *
+ * The context lives at the top of the fiber's stack, so a fiber needs no allocation besides its pooled stack.
+ * The C# mirror of struct allocator_fiber_ctx is Allocator.Native.Fibers.NativeFiberContext: change both together and
+ * bump ALLOCATOR_FIBER_ABI_VERSION. */
+#ifndef ALLOCATOR_FIBER_H
+#define ALLOCATOR_FIBER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  define ALLOCATOR_FIBER_API __declspec(dllexport)
+#  define ALLOCATOR_FIBER_NORETURN __declspec(noreturn)
+#else
+#  define ALLOCATOR_FIBER_API __attribute__((visibility("default")))
+#  define ALLOCATOR_FIBER_NORETURN __attribute__((noreturn))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ALLOCATOR_FIBER_ABI_VERSION 1
+
+/* What a fiber is doing; allocator_fiber_resume returns the state the fiber stopped in. */
+enum allocator_fiber_state {
+    ALLOCATOR_FIBER_CREATED = 0,    /* prepared, never resumed */
+    ALLOCATOR_FIBER_RUNNING = 1,    /* on the CPU now */
+    ALLOCATOR_FIBER_HOST_CALL = 2,  /* suspended in allocator_fiber_host_call, waiting for the host's result */
+    ALLOCATOR_FIBER_COMPLETED = 3,  /* entry returned; its value is in ctx->value */
+    ALLOCATOR_FIBER_TRAPPED = 4,    /* the guest called allocator_fiber_trap; the code is in ctx->trap_code */
+    ALLOCATOR_FIBER_CANCELLED = 5,  /* unwound after a cancel resume */
+    ALLOCATOR_FIBER_INVALID = -1    /* allocator_fiber_resume on a fiber that cannot be resumed; nothing ran */
+};
+
+/* How the driver resumes a fiber suspended in a host call. */
+enum allocator_fiber_resume_status {
+    ALLOCATOR_FIBER_RESUME_RESULT = 0,  /* the host call returned ctx->value */
+    ALLOCATOR_FIBER_RESUME_CANCEL = 1   /* the fiber is being cancelled: the guest must return promptly */
+};
+
+/* What allocator_fiber_host_call returns to the guest. */
+enum allocator_fiber_host_status {
+    ALLOCATOR_FIBER_HOST_OK = 0,
+    ALLOCATOR_FIBER_HOST_CANCELLED = 1
+};
+
+typedef struct allocator_fiber_ctx {
+    void* fiber_sp;                 /*  0: the fiber's saved stack pointer while it is suspended */
+    void* parent_sp;                /*  8: the driver's saved stack pointer while the fiber runs (also read by the
+                                           entry trampoline's CFI to unwind into the driver's frames) */
+    void* stack_limit;              /* 16: lowest usable address; below it is the guard page */
+    void* stack_base;               /* 24: highest address of the stack (this context sits just below it) */
+    int32_t state;                  /* 32: enum allocator_fiber_state */
+    int32_t resume_status;          /* 36: enum allocator_fiber_resume_status, set by the driver */
+    intptr_t value;                 /* 40: host result on resume; entry's return value once completed */
+    const intptr_t* host_args;      /* 48: arguments of the pending host call (guest memory) */
+    int32_t host_function;          /* 56: index of the pending host function */
+    int32_t host_arg_count;         /* 60 */
+    int32_t trap_code;              /* 64: the guest's fault code once trapped */
+    int32_t cancelled;              /* 68: set once a cancel resume was delivered */
+} allocator_fiber_ctx;
+
+/* A guest entry point. Runs on the fiber stack; returning completes the fiber. */
+typedef intptr_t (*allocator_fiber_entry)(allocator_fiber_ctx* ctx, intptr_t arg);
+
+/* ALLOCATOR_FIBER_ABI_VERSION of the loaded library; the C# side refuses a mismatch. */
+ALLOCATOR_FIBER_API int32_t allocator_fiber_abi_version(void);
+
+/* Prepares a fiber on the stack [stack_limit, stack_limit + stack_size). The context is placed at the top of that
+ * stack. Returns NULL if the stack is too small or misaligned. Nothing runs until the first resume. */
+ALLOCATOR_FIBER_API allocator_fiber_ctx* allocator_fiber_init(void* stack_limit, size_t stack_size,
+                                                              allocator_fiber_entry entry, intptr_t arg);
+
+/* Driver side: runs the fiber until it makes a host call, completes, traps or finishes cancelling. For a fiber in
+ * a host call, status and value say how the call ends. Returns the new state; ALLOCATOR_FIBER_INVALID (and runs
+ * nothing) if the fiber is finished or running. */
+ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int32_t status, intptr_t value);
+
+/* Guest side: asks the host to run function fn_index with args, suspending the fiber until it answers.
+ * Returns ALLOCATOR_FIBER_HOST_OK with the host's result in *result, or ALLOCATOR_FIBER_HOST_CANCELLED: the fiber is
+ * being cancelled, and the guest must release what it holds and return from its entry promptly. A host call made
+ * after that never returns: the fiber is abandoned on the spot (see README.md, "Cancellation"). */
+ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, int32_t fn_index,
+                                                      const intptr_t* args, int32_t nargs, intptr_t* result);
+
+/* Guest side: ends the fiber with a fault code. Never returns; the guest's frames are abandoned. */
+ALLOCATOR_FIBER_API ALLOCATOR_FIBER_NORETURN void allocator_fiber_trap(allocator_fiber_ctx* ctx, int32_t code);
+
+/* Guest side: bytes left between the caller's stack pointer and the guard page, for guests that check their own
+ * recursion depth instead of faulting. */
+ALLOCATOR_FIBER_API size_t allocator_fiber_stack_remaining(const allocator_fiber_ctx* ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,19 @@
+/* The per-ABI assembly behind fiber.c (fiber_switch_x86_64_sysv.S, fiber_switch_x86_64_win64.asm).
+ * Internal to libAllocatorNative: none of these symbols are exported. */
+#ifndef ALLOCATOR_FIBER_SWITCH_H
+#define ALLOCATOR_FIBER_SWITCH_H
+
+#include "fiber.h"
+
+/* Saves the callee-saved state of the current context on its stack, stores the stack pointer in *save_sp, then
+ * loads load_sp and returns into the context saved there. Entered by call, left by ret, on both sides. */
+void allocator_fiber_switch(void** save_sp, void* load_sp);
+
+/* Builds the first switch frame just below ctx (the top of the fiber stack) so that the first switch into it
+ * returns into the entry trampoline, which calls entry(ctx, arg). Returns the fiber's initial stack pointer. */
+void* allocator_fiber_prepare(allocator_fiber_ctx* ctx, allocator_fiber_entry entry, intptr_t arg);
+
+/* Called by the entry trampoline with entry's return value; switches away for good. Defined in fiber.c. */
+ALLOCATOR_FIBER_NORETURN void allocator_fiber_exit(allocator_fiber_ctx* ctx, intptr_t result);
+
+#endif

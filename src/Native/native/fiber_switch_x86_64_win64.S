@@ -1,0 +1,173 @@
+/* Context switch for x86-64 Windows (Win64 ABI), GNU assembler syntax with SEH unwind directives: builds with
+ * mingw-w64 gcc or clang (--target=x86_64-pc-windows-msvc). See fiber_switch.h for the contract.
+ * UNTESTED at run time: written and assembled on Linux with mingw-w64; see README.md.
+ *
+ * Win64 callee-saved state is larger than System V's: rdi, rsi and xmm6-xmm15 too. The TEB's stack bounds must
+ * follow the stack as well, or the OS's stack checks (__chkstk probes, SEH dispatch, guard page handling) would
+ * judge the fiber's stack pointer out of bounds. The Windows Fibers API does this for its own stacks only; pooled
+ * stacks need a switch of our own.
+ *
+ * A switch frame, from the saved stack pointer upwards (16-byte aligned, so xmm saves use movaps):
+ *   +0   xmm6 ... +144 xmm15
+ *   +160 MXCSR (4 bytes), x87 control word (2 bytes, padded)
+ *   +168 TEB StackBase (gs:0x08)   +176 TEB StackLimit (gs:0x10)
+ *   +184 TEB DeallocationStack (gs:0x1478)   +192 TEB GuaranteedStackBytes (gs:0x1748, 32 bits)
+ *   +200 r15  +208 r14  +216 r13  +224 r12  +232 rsi  +240 rdi  +248 rbx  +256 rbp
+ *   +264 return address
+ */
+    .intel_syntax noprefix
+    .text
+
+    .p2align 4
+    .globl allocator_fiber_switch
+    .def allocator_fiber_switch; .scl 2; .type 32; .endef
+/* void allocator_fiber_switch(void** save_sp [rcx], void* load_sp [rdx]) */
+allocator_fiber_switch:
+    .seh_proc allocator_fiber_switch
+    push rbp
+    .seh_pushreg rbp
+    push rbx
+    .seh_pushreg rbx
+    push rdi
+    .seh_pushreg rdi
+    push rsi
+    .seh_pushreg rsi
+    push r12
+    .seh_pushreg r12
+    push r13
+    .seh_pushreg r13
+    push r14
+    .seh_pushreg r14
+    push r15
+    .seh_pushreg r15
+    sub rsp, 200
+    .seh_stackalloc 200
+    movaps [rsp], xmm6
+    .seh_savexmm xmm6, 0
+    movaps [rsp + 16], xmm7
+    .seh_savexmm xmm7, 16
+    movaps [rsp + 32], xmm8
+    .seh_savexmm xmm8, 32
+    movaps [rsp + 48], xmm9
+    .seh_savexmm xmm9, 48
+    movaps [rsp + 64], xmm10
+    .seh_savexmm xmm10, 64
+    movaps [rsp + 80], xmm11
+    .seh_savexmm xmm11, 80
+    movaps [rsp + 96], xmm12
+    .seh_savexmm xmm12, 96
+    movaps [rsp + 112], xmm13
+    .seh_savexmm xmm13, 112
+    movaps [rsp + 128], xmm14
+    .seh_savexmm xmm14, 128
+    movaps [rsp + 144], xmm15
+    .seh_savexmm xmm15, 144
+    .seh_endprologue
+    stmxcsr [rsp + 160]
+    fnstcw [rsp + 164]
+    mov rax, qword ptr gs:[0x08]
+    mov [rsp + 168], rax
+    mov rax, qword ptr gs:[0x10]
+    mov [rsp + 176], rax
+    mov rax, qword ptr gs:[0x1478]
+    mov [rsp + 184], rax
+    mov eax, dword ptr gs:[0x1748]
+    mov [rsp + 192], rax
+    mov [rcx], rsp
+    /* The other side's frame has the same shape, so the unwind info above stays true after the stack changes. */
+    mov rsp, rdx
+    mov rax, [rsp + 168]
+    mov qword ptr gs:[0x08], rax
+    mov rax, [rsp + 176]
+    mov qword ptr gs:[0x10], rax
+    mov rax, [rsp + 184]
+    mov qword ptr gs:[0x1478], rax
+    mov eax, [rsp + 192]
+    mov dword ptr gs:[0x1748], eax
+    ldmxcsr [rsp + 160]
+    fldcw [rsp + 164]
+    movaps xmm6, [rsp]
+    movaps xmm7, [rsp + 16]
+    movaps xmm8, [rsp + 32]
+    movaps xmm9, [rsp + 48]
+    movaps xmm10, [rsp + 64]
+    movaps xmm11, [rsp + 80]
+    movaps xmm12, [rsp + 96]
+    movaps xmm13, [rsp + 112]
+    movaps xmm14, [rsp + 128]
+    movaps xmm15, [rsp + 144]
+    add rsp, 200
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rsi
+    pop rdi
+    pop rbx
+    pop rbp
+    ret
+    .seh_endproc
+
+    .p2align 4
+    .globl allocator_fiber_prepare
+    .def allocator_fiber_prepare; .scl 2; .type 32; .endef
+/* void* allocator_fiber_prepare(allocator_fiber_ctx* ctx [rcx], allocator_fiber_entry entry [rdx], intptr_t arg [r8])
+ * Writes the first switch frame so that the first switch returns into the trampoline with rsp = ctx - 16 (aligned),
+ * rbx = ctx, r12 = entry, r13 = arg, Windows' default MXCSR and x87 control word, and the TEB describing the fiber
+ * stack. The two zero words at ctx - 16 and ctx - 8 end stack walks: the trampoline's return address reads as 0. */
+allocator_fiber_prepare:
+    .seh_proc allocator_fiber_prepare
+    .seh_endprologue
+    lea rax, [rcx - 288]                    /* initial stack pointer: ctx - 16 - 272 */
+    mov qword ptr [rcx - 8], 0
+    mov qword ptr [rcx - 16], 0
+    xorps xmm0, xmm0                        /* xmm0-5 are volatile here, free to use as zero */
+    movaps [rax], xmm0
+    movaps [rax + 16], xmm0
+    movaps [rax + 32], xmm0
+    movaps [rax + 48], xmm0
+    movaps [rax + 64], xmm0
+    movaps [rax + 80], xmm0
+    movaps [rax + 96], xmm0
+    movaps [rax + 112], xmm0
+    movaps [rax + 128], xmm0
+    movaps [rax + 144], xmm0
+    mov dword ptr [rax + 160], 0x1F80       /* MXCSR: all exceptions masked, round to nearest */
+    mov dword ptr [rax + 164], 0x027F       /* x87 CW: Windows' default, 53-bit precision, round to nearest */
+    mov r9, [rcx + 24]                      /* ctx->stack_base */
+    mov [rax + 168], r9                     /* TEB StackBase */
+    mov r9, [rcx + 16]                      /* ctx->stack_limit */
+    mov [rax + 176], r9                     /* TEB StackLimit: the whole stack is committed */
+    mov [rax + 184], r9                     /* TEB DeallocationStack */
+    mov qword ptr [rax + 192], 0            /* TEB GuaranteedStackBytes */
+    mov qword ptr [rax + 200], 0            /* r15 */
+    mov qword ptr [rax + 208], 0            /* r14 */
+    mov [rax + 216], r8                     /* r13 = arg */
+    mov [rax + 224], rdx                    /* r12 = entry */
+    mov qword ptr [rax + 232], 0            /* rsi */
+    mov qword ptr [rax + 240], 0            /* rdi */
+    mov [rax + 248], rcx                    /* rbx = ctx */
+    mov qword ptr [rax + 256], 0            /* rbp */
+    lea r9, [rip + allocator_fiber_trampoline]
+    mov [rax + 264], r9                     /* return address of the first switch */
+    ret
+    .seh_endproc
+
+/* Bottom frame of every fiber: calls entry(ctx, arg) with the 32-byte home area Win64 requires, then exits the
+ * fiber. Its unwind info says "32 bytes allocated", so a walk from guest frames finds return address 0 above it
+ * and stops on the fiber stack (Windows unwind codes cannot express a jump to the driver's stack). */
+    .p2align 4
+    .def allocator_fiber_trampoline; .scl 3; .type 32; .endef
+allocator_fiber_trampoline:
+    .seh_proc allocator_fiber_trampoline
+    sub rsp, 32
+    .seh_stackalloc 32
+    .seh_endprologue
+    mov rcx, rbx
+    mov rdx, r13
+    call r12
+    mov rcx, rbx
+    mov rdx, rax
+    call allocator_fiber_exit
+    ud2
+    .seh_endproc

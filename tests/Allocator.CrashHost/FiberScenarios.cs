@@ -1,0 +1,24 @@
+using System.Runtime.InteropServices;
+using Allocator.Fibers;
+
+namespace Allocator.CrashHost;
+
+/// <summary>A native guest recursing on a pooled fiber stack, into the guard page or not.</summary>
+internal static class FiberScenarios
+{
+    /// <summary>Unbounded recursion on a 64 KiB stack: the guest runs into the guard page below it.</summary>
+    public static void OverflowFiberStack() => Descend(int.MaxValue);
+
+    /// <summary>Control: 100 frames of ~300 bytes fit in 64 KiB, so the process survives.</summary>
+    public static void RecurseWithinFiberStack() => Descend(100);
+
+    private static void Descend(int levels)
+    {
+        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 64 * 1024 });
+        nint guest = NativeLibrary.Load(Path.Combine(AppContext.BaseDirectory, "libAllocatorTestGuest.so"));
+        using Fiber fiber = Fiber.Create(pool, "descend", NativeLibrary.GetExport(guest, "guest_descend"), levels, FiberHostFunctions.Empty);
+        Console.WriteLine("armed");
+        Console.Out.Flush();
+        fiber.RunAsync().AsTask().GetAwaiter().GetResult();
+    }
+}

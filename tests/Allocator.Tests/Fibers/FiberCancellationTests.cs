@@ -1,0 +1,181 @@
+using Allocator.Fibers;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Fibers;
+
+/// <summary>Cancelling, from every direction, unwinds a suspended guest before its stack goes back, exactly once.</summary>
+public sealed class FiberCancellationTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [LinuxFact]
+    public async Task Token_cancelled_during_an_awaited_host_call_unwinds_the_guest()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        using var cts = new CancellationTokenSource();
+        var never = new TaskCompletionSource<long>();
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        Fiber fiber = Fiber.Create(store, "token", TestGuest.HonoursCancel, counters.Address, hosts);
+
+        ValueTask<long> run = fiber.RunAsync(cts.Token);
+        Assert.Equal(FiberState.Suspended, fiber.State);
+        cts.Cancel();
+
+        OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask().WaitAsync(Timeout));
+        Assert.Equal(cts.Token, cancelled.CancellationToken);
+        Assert.Equal(1, counters.HostCalls);
+        Assert.Equal(1, counters.CancelsSeen);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+    }
+
+    [LinuxFact]
+    public async Task Token_cancelled_before_the_run_never_starts_the_guest()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(0));
+        Fiber fiber = Fiber.Create(store, "token-early", TestGuest.HonoursCancel, counters.Address, hosts);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fiber.RunAsync(new CancellationToken(canceled: true)).AsTask());
+
+        Assert.Equal(0, counters.HostCalls);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+    }
+
+    [LinuxFact]
+    public async Task Cancel_from_outside_unwinds_a_suspended_guest_and_wakes_its_driver()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        var never = new TaskCompletionSource<long>();
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        Fiber fiber = Fiber.Create(store, "cancel", TestGuest.HonoursCancel, counters.Address, hosts);
+        ValueTask<long> run = fiber.RunAsync();
+
+        fiber.Cancel();
+
+        // The stack is back as soon as Cancel returns, before the driver even wakes.
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+        Assert.Equal(1, counters.CancelsSeen);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask().WaitAsync(Timeout));
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+    }
+
+    [LinuxFact]
+    public async Task A_guest_that_ignores_the_cancel_is_abandoned_at_its_next_host_call()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        var never = new TaskCompletionSource<long>();
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        Fiber fiber = Fiber.Create(store, "stubborn", TestGuest.IgnoresCancel, counters.Address, hosts);
+        ValueTask<long> run = fiber.RunAsync();
+
+        fiber.Cancel();
+
+        Assert.Equal(1, counters.CancelsSeen);
+        Assert.Equal(2, counters.HostCalls);         // it did try again...
+        Assert.Equal(0, counters.ReturnsAfterCancel); // ...and that call never returned
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask().WaitAsync(Timeout));
+    }
+
+    [LinuxFact]
+    public async Task Dispose_before_running_returns_the_stack_without_running_the_guest()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        Fiber fiber = Fiber.Create(store, "unused", TestGuest.HonoursCancel, counters.Address, FiberHostFunctions.Empty);
+
+        fiber.Dispose();
+
+        Assert.Equal(0, counters.HostCalls);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
+    }
+
+    [LinuxFact]
+    public async Task Cancel_from_inside_a_host_function_unwinds_the_fiber_it_serves()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        var hosts = new FiberHostFunctions(call =>
+        {
+            call.Fiber.Cancel();
+            return new ValueTask<long>(0);
+        });
+        Fiber fiber = Fiber.Create(store, "self-cancel", TestGuest.HonoursCancel, counters.Address, hosts);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
+
+        Assert.Equal(1, counters.CancelsSeen);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+    }
+
+    [LinuxFact]
+    public async Task Store_dispose_unwinds_suspended_fibers_before_taking_their_stacks_back()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 3, cache: true);
+        var store = new Store<int>(allocator, 0);
+        using var first = new GuestCounters();
+        using var second = new GuestCounters();
+        var never = new TaskCompletionSource<long>();
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        Fiber a = Fiber.Create(store, "first", TestGuest.HonoursCancel, first.Address, hosts);
+        Fiber b = Fiber.Create(store, "second", TestGuest.IgnoresCancel, second.Address, hosts);
+        Fiber unstarted = Fiber.Create(store, "unstarted", TestGuest.HonoursCancel, first.Address, hosts);
+        ValueTask<long> runA = a.RunAsync();
+        ValueTask<long> runB = b.RunAsync();
+        Assert.Equal(3, allocator.Stacks.InUse);
+
+        store.Dispose();
+
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+        Assert.Equal(1, first.CancelsSeen);
+        Assert.Equal(1, second.CancelsSeen);
+        Assert.Equal(0, second.ReturnsAfterCancel);
+        Assert.All(new[] { a, b, unstarted }, f => Assert.Equal(FiberState.Cancelled, f.State));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runA.AsTask().WaitAsync(Timeout));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runB.AsTask().WaitAsync(Timeout));
+    }
+
+    [LinuxFact]
+    public async Task Cancel_racing_a_running_driver_on_another_thread_returns_the_stack_once()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 8);
+        using var store = new Store<int>(allocator, 0);
+        for (int round = 0; round < 200; round++)
+        {
+            var hosts = new FiberHostFunctions(async _ => { await Task.Yield(); return 1; });
+            Fiber fiber = Fiber.Create(store, $"race-{round}", TestGuest.CallLoop, 50, hosts);
+            Task<long> run = Task.Run(() => fiber.RunAsync().AsTask());
+            Thread.SpinWait(round * 50);
+
+            fiber.Cancel();
+
+            Assert.True(fiber.State is FiberState.Cancelled or FiberState.Completed, $"round {round}: {fiber.State}");
+            Assert.Equal(0, store.StacksCheckedOut);
+            try
+            {
+                Assert.Equal(50, await run.WaitAsync(Timeout));
+                Assert.Equal(FiberState.Completed, fiber.State);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Equal(FiberState.Cancelled, fiber.State);
+            }
+        }
+        StackPoolStatistics stats = allocator.Stacks.GetStatistics();
+        Assert.Equal(0, stats.InUse);
+        Assert.Equal(0, stats.RefusedReturns);
+        Assert.Equal(200, stats.TotalCheckouts);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Runtime.InteropServices;
+using Allocator.Fibers;
+using Allocator.Native.Fibers;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Fibers;
+
+/// <summary>The context switch itself: registers, floating-point control state, the context layout shared with C,
+/// and unwind information debuggers rely on.</summary>
+public sealed class NativeSwitchTests
+{
+    [LinuxFact]
+    public unsafe void Switches_preserve_callee_saved_registers_MXCSR_and_x87_control_word_on_both_sides()
+    {
+        using StackPool pool = FiberPools.Stacks();
+        PooledStack stack = pool.Rent();
+        var probeResume = (delegate* unmanaged<NativeFiberContext*, nint, int*, NativeFiberState>)TestGuest.ProbeResume;
+        NativeFiberContext* context = NativeFiber.Init(stack.Bottom, stack.Size, TestGuest.ProbeFiberEntry, 0);
+        Assert.True(context != null);
+        int mask = -1;
+
+        // Driver side: marker values in every callee-saved register and round-up FP modes; the fiber sets its own.
+        NativeFiberState stopped = probeResume(context, 0, &mask);
+        Assert.Equal(NativeFiberState.HostCall, stopped);
+        Assert.Equal(0, mask);
+
+        // Managed code runs in between and uses whatever registers it likes.
+        GC.Collect();
+
+        stopped = probeResume(context, 0, &mask);
+        Assert.Equal(NativeFiberState.Completed, stopped);
+        Assert.Equal(0, mask);
+        // The fiber's own mask: its registers and round-toward-zero FP modes came back, and it started from the ABI
+        // defaults rather than the driver's round-up modes.
+        Assert.Equal(0, context->Value);
+        pool.Return(stack);
+    }
+
+    [LinuxFact]
+    public unsafe void The_C_sharp_context_mirror_matches_the_C_layout()
+    {
+        var layout = (delegate* unmanaged<int*, int, int>)TestGuest.ContextLayout;
+        string[] fields =
+        [
+            nameof(NativeFiberContext.FiberStackPointer), nameof(NativeFiberContext.ParentStackPointer),
+            nameof(NativeFiberContext.StackLimit), nameof(NativeFiberContext.StackBase),
+            nameof(NativeFiberContext.State), nameof(NativeFiberContext.ResumeStatus),
+            nameof(NativeFiberContext.Value), nameof(NativeFiberContext.HostArguments),
+            nameof(NativeFiberContext.HostFunction), nameof(NativeFiberContext.HostArgumentCount),
+            nameof(NativeFiberContext.TrapCode), nameof(NativeFiberContext.Cancelled),
+        ];
+        int* offsets = stackalloc int[fields.Length];
+
+        int size = layout(offsets, fields.Length);
+
+        Assert.Equal(size, sizeof(NativeFiberContext));
+        for (int i = 0; i < fields.Length; i++)
+        {
+            Assert.Equal((nint)offsets[i], Marshal.OffsetOf<NativeFiberContext>(fields[i]));
+        }
+    }
+
+    [LinuxFact]
+    public async Task Unwinding_from_guest_frames_crosses_the_entry_trampoline_into_the_driver()
+    {
+        using StackPool pool = FiberPools.Stacks();
+        using Fiber fiber = Fiber.Create(pool, "backtrace", TestGuest.Backtrace, 20, FiberHostFunctions.Empty);
+
+        long frame = await fiber.RunAsync();
+
+        // glibc's backtrace() walks the DWARF CFI: through 21 guest frames, the trampoline (whose CFI points at the
+        // driver's saved stack pointer), and into allocator_fiber_resume on the thread's stack.
+        Assert.True(frame > 21, frame < 0 ? $"the walk stopped after {-frame} frames" : $"resume found at frame {frame}");
+    }
+}

@@ -1,0 +1,212 @@
+/* Test guests for Allocator's fiber tests: native code that runs on pooled fiber stacks.
+ * Every entry has the signature intptr_t entry(allocator_fiber_ctx*, intptr_t arg). Host function indices are
+ * chosen by the tests' host tables (see tests/Allocator.Tests/Fibers/TestGuest.cs). */
+#define _GNU_SOURCE
+#include "fiber.h"
+
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <string.h>
+
+#define GUEST_API __attribute__((visibility("default")))
+#define FRAME_WORDS 16
+
+/* Trap codes the tests look for. */
+#define TRAP_FRAME_CORRUPTED 1000
+#define TRAP_LOCALS_CORRUPTED 2000
+
+static intptr_t frame_word(intptr_t level, int i)
+{
+    return level * 31 + i;
+}
+
+/* One level of guest_recurse: every 64th level calls host function 0 with (level, below) on the way back up, so
+ * the fiber is suspended with hundreds of frames live; each frame then checks its own words survived. */
+static __attribute__((noinline)) intptr_t recurse(allocator_fiber_ctx* ctx, intptr_t depth, intptr_t level)
+{
+    volatile intptr_t frame[FRAME_WORDS];
+    for (int i = 0; i < FRAME_WORDS; i++) {
+        frame[i] = frame_word(level, i);
+    }
+    intptr_t below = level < depth ? recurse(ctx, depth, level + 1) : 0;
+    intptr_t host = 0;
+    if (level % 64 == 0 || level == depth) {
+        intptr_t args[2] = { level, below };
+        if (allocator_fiber_host_call(ctx, 0, args, 2, &host) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+    }
+    for (int i = 0; i < FRAME_WORDS; i++) {
+        if (frame[i] != frame_word(level, i)) {
+            allocator_fiber_trap(ctx, TRAP_FRAME_CORRUPTED + (int32_t)level);
+        }
+    }
+    return below + level + host;
+}
+
+/* Recurses arg levels deep, suspending in host function 0 along the way. */
+GUEST_API intptr_t guest_recurse(allocator_fiber_ctx* ctx, intptr_t depth)
+{
+    return recurse(ctx, depth, 0);
+}
+
+static __attribute__((noinline)) intptr_t descend(intptr_t level, intptr_t limit)
+{
+    volatile char pad[256];
+    pad[0] = (char)level;
+    pad[255] = (char)level;
+    return level >= limit ? pad[0] : descend(level + 1, limit) + pad[255];
+}
+
+/* Recurses arg levels with 256-byte frames and no host calls: a large arg runs into the guard page. */
+GUEST_API intptr_t guest_descend(allocator_fiber_ctx* ctx, intptr_t limit)
+{
+    (void)ctx;
+    return descend(0, limit);
+}
+
+/* arg = seed << 16 | count. Fills 64 locals from seed, makes count calls to host function 0 with (seed, i), checks
+ * the locals after every resume (trapping with TRAP_LOCALS_CORRUPTED if they changed) and returns the sum of the
+ * host's results. */
+GUEST_API intptr_t guest_checked_calls(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t seed = arg >> 16;
+    intptr_t count = arg & 0xFFFF;
+    volatile intptr_t locals[64];
+    for (int i = 0; i < 64; i++) {
+        locals[i] = seed * 1000003 + i;
+    }
+    intptr_t sum = 0;
+    for (intptr_t n = 0; n < count; n++) {
+        intptr_t args[2] = { seed, n };
+        intptr_t result;
+        if (allocator_fiber_host_call(ctx, 0, args, 2, &result) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+        for (int i = 0; i < 64; i++) {
+            if (locals[i] != seed * 1000003 + i) {
+                allocator_fiber_trap(ctx, TRAP_LOCALS_CORRUPTED);
+            }
+        }
+        sum += result;
+    }
+    return sum;
+}
+
+/* arg host calls to function 0 without arguments, summing the results: the cheapest round trip, for timing. */
+GUEST_API intptr_t guest_call_loop(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t sum = 0;
+    for (intptr_t n = 0; n < count; n++) {
+        intptr_t result;
+        if (allocator_fiber_host_call(ctx, 0, NULL, 0, &result) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+        sum += result;
+    }
+    return sum;
+}
+
+/* Calls host function 0 once, then traps with code arg. */
+GUEST_API intptr_t guest_trap_after_call(allocator_fiber_ctx* ctx, intptr_t code)
+{
+    intptr_t result;
+    allocator_fiber_host_call(ctx, 0, NULL, 0, &result);
+    allocator_fiber_trap(ctx, (int32_t)code);
+}
+
+/* arg points to three counters: [0] host calls made, [1] cancels seen, [2] host calls that returned after a cancel.
+ * Calls host function 0 until cancelled, then cleans up (counter 1) and returns, as a guest should. */
+GUEST_API intptr_t guest_honours_cancel(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    volatile intptr_t* counters = (volatile intptr_t*)arg;
+    for (;;) {
+        intptr_t result;
+        counters[0]++;
+        if (allocator_fiber_host_call(ctx, 0, NULL, 0, &result) == ALLOCATOR_FIBER_HOST_CANCELLED) {
+            counters[1]++;
+            return -1;
+        }
+    }
+}
+
+/* Same counters; ignores the cancel and calls the host again, which must never return. */
+GUEST_API intptr_t guest_ignores_cancel(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    volatile intptr_t* counters = (volatile intptr_t*)arg;
+    int cancelled = 0;
+    for (;;) {
+        intptr_t result;
+        counters[0]++;
+        int32_t status = allocator_fiber_host_call(ctx, 0, NULL, 0, &result);
+        if (cancelled) {
+            counters[2]++;
+        }
+        if (status == ALLOCATOR_FIBER_HOST_CANCELLED) {
+            counters[1]++;
+            cancelled = 1;
+        }
+    }
+}
+
+/* Calls host function arg with arguments 1..nargs, where nargs = arg >> 8 and the function is arg & 0xFF. */
+GUEST_API intptr_t guest_call_function(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t args[16];
+    int32_t nargs = (int32_t)(arg >> 8);
+    for (int i = 0; i < 16; i++) {
+        args[i] = i + 1;
+    }
+    intptr_t result = 0;
+    allocator_fiber_host_call(ctx, (int32_t)(arg & 0xFF), args, nargs, &result);
+    return result;
+}
+
+static __attribute__((noinline)) intptr_t backtrace_at_depth(allocator_fiber_ctx* ctx, intptr_t depth)
+{
+    if (depth > 0) {
+        volatile intptr_t keep = backtrace_at_depth(ctx, depth - 1);
+        return keep;
+    }
+    void* frames[128];
+    int count = backtrace(frames, 128);
+    for (int i = 0; i < count; i++) {
+        Dl_info info;
+        if (dladdr(frames[i], &info) != 0 && info.dli_sname != NULL && strcmp(info.dli_sname, "allocator_fiber_resume") == 0) {
+            return i;
+        }
+    }
+    return -count;
+}
+
+/* Unwinds its own stack with the DWARF unwinder from arg frames deep and returns the index of the first frame in
+ * allocator_fiber_resume, i.e. on the driver's stack; minus the frame count if the walk never got there. */
+GUEST_API intptr_t guest_backtrace(allocator_fiber_ctx* ctx, intptr_t depth)
+{
+    return backtrace_at_depth(ctx, depth);
+}
+
+/* Bytes left to the guard page, measured from inside the fiber. */
+GUEST_API intptr_t guest_stack_remaining(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    (void)arg;
+    return (intptr_t)allocator_fiber_stack_remaining(ctx);
+}
+
+/* Field offsets of allocator_fiber_ctx as the C compiler lays it out, for the C# mirror's layout test. */
+GUEST_API int32_t guest_context_layout(int32_t* offsets, int32_t count)
+{
+    const int32_t actual[] = {
+        (int32_t)offsetof(allocator_fiber_ctx, fiber_sp), (int32_t)offsetof(allocator_fiber_ctx, parent_sp),
+        (int32_t)offsetof(allocator_fiber_ctx, stack_limit), (int32_t)offsetof(allocator_fiber_ctx, stack_base),
+        (int32_t)offsetof(allocator_fiber_ctx, state), (int32_t)offsetof(allocator_fiber_ctx, resume_status),
+        (int32_t)offsetof(allocator_fiber_ctx, value), (int32_t)offsetof(allocator_fiber_ctx, host_args),
+        (int32_t)offsetof(allocator_fiber_ctx, host_function), (int32_t)offsetof(allocator_fiber_ctx, host_arg_count),
+        (int32_t)offsetof(allocator_fiber_ctx, trap_code), (int32_t)offsetof(allocator_fiber_ctx, cancelled),
+    };
+    int32_t n = (int32_t)(sizeof actual / sizeof actual[0]);
+    for (int32_t i = 0; i < n && i < count; i++) {
+        offsets[i] = actual[i];
+    }
+    return (int32_t)sizeof(allocator_fiber_ctx);
+}

@@ -1,0 +1,35 @@
+using Allocator.Fibers;
+
+namespace Allocator.Sample.Aot;
+
+/// <summary>The host functions one request's guest may call. They run on the driver's thread stack; reading an
+/// input is asynchronous every few calls, so fibers really stay suspended across awaits.</summary>
+internal sealed class RequestHost(Store<RequestState> store)
+{
+    public FiberHostFunctions Functions => new(ReadInputAsync, Emit);
+
+    private async ValueTask<long> ReadInputAsync(FiberHostCall call)
+    {
+        RequestState state = store.Data;
+        state.HostCalls++;
+        long request = call[0];
+        long index = call[1];
+        if ((request + index) % 4 == 0)
+        {
+            // Stand-in for I/O: the continuation runs later, possibly on another thread.
+            await Task.Yield();
+        }
+        var slot = new RequestSlot(store.GetSlotAddress(state.Slot));
+        slot.Counters.InputsRead++;
+        return (request * 7919 + index * 104729) & 0xFFFFFF;
+    }
+
+    private ValueTask<long> Emit(FiberHostCall call)
+    {
+        RequestState state = store.Data;
+        state.HostCalls++;
+        state.EmittedChecksum = call[1];
+        new RequestSlot(store.GetSlotAddress(state.Slot)).Counters.LastChecksum = call[1];
+        return ValueTask.FromResult(0L);
+    }
+}

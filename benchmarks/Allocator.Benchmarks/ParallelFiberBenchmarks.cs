@@ -1,0 +1,50 @@
+using Allocator.Native.Fibers;
+using BenchmarkDotNet.Attributes;
+
+namespace Allocator.Benchmarks;
+
+/// <summary>Resume+yield round trips on 1 and 2 threads at once, each thread driving its own fiber on a stack from one
+/// shared pool. Time is per round trip on each thread.</summary>
+public unsafe class ParallelFiberBenchmarks
+{
+    private const int RoundTripsPerThread = 100_000;
+    private StackPool _pool = null!;
+    private ParallelWorkers _workers = null!;
+    private readonly List<(PooledStack Stack, nint Context)> _fibers = new();
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _pool = new StackPool(new StackPoolOptions { MaxStacks = 4, StackSize = 64 * 1024 });
+        _workers = new ParallelWorkers(Threads, RoundTripsPerThread, () =>
+        {
+            PooledStack stack = _pool.Rent();
+            NativeFiberContext* context = NativeFiber.Init(stack.Bottom, stack.Size, BenchGuest.HostLoop, nint.MaxValue);
+            NativeFiber.Resume(context, NativeFiberResumeStatus.Result, 0);
+            lock (_fibers)
+            {
+                _fibers.Add((stack, (nint)context));
+            }
+            return () => NativeFiber.Resume(context, NativeFiberResumeStatus.Result, 1);
+        });
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _workers.Dispose();
+        foreach ((PooledStack stack, nint context) in _fibers)
+        {
+            NativeFiber.Resume((NativeFiberContext*)context, NativeFiberResumeStatus.Cancel, 0);
+            _pool.Return(stack);
+        }
+        _fibers.Clear();
+        _pool.Dispose();
+    }
+
+    [Benchmark(OperationsPerInvoke = RoundTripsPerThread, Description = "resume+yield per thread")]
+    public void ResumeYield() => _workers.RunOnce();
+}

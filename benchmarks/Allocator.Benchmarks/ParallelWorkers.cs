@@ -1,13 +1,14 @@
 namespace Allocator.Benchmarks;
 
 /// <summary>Dedicated threads that each run an operation a fixed number of times per benchmark invocation, started
-/// together through a barrier, so 1- and 2-thread runs measure the same loop. Threads live across invocations so
-/// thread start-up is not measured.</summary>
+/// together, so 1- and 2-thread runs measure the same loop. Threads live across invocations so thread start-up is not
+/// measured, and the benchmark thread blocks (it does not spin) while they run: on a 2-core machine a spinning third
+/// thread would steal a core from the workers.</summary>
 internal sealed class ParallelWorkers : IDisposable
 {
     private readonly Thread[] _threads;
-    private readonly Barrier _start;
-    private readonly Barrier _done;
+    private readonly AutoResetEvent[] _start;
+    private readonly AutoResetEvent[] _done;
     private readonly int _operations;
     private volatile bool _stop;
 
@@ -17,40 +18,52 @@ internal sealed class ParallelWorkers : IDisposable
     public ParallelWorkers(int threads, int operations, Func<Action> createOperation)
     {
         _operations = operations;
-        _start = new Barrier(threads + 1);
-        _done = new Barrier(threads + 1);
-        _threads = Enumerable.Range(0, threads).Select(_ => new Thread(() => Work(createOperation)) { IsBackground = true }).ToArray();
+        _start = Enumerable.Range(0, threads).Select(_ => new AutoResetEvent(false)).ToArray();
+        _done = Enumerable.Range(0, threads).Select(_ => new AutoResetEvent(false)).ToArray();
+        _threads = Enumerable.Range(0, threads).Select(i => new Thread(() => Work(i, createOperation)) { IsBackground = true }).ToArray();
         foreach (Thread thread in _threads)
         {
             thread.Start();
         }
+        // Wait until every worker has built its operation.
+        WaitHandle.WaitAll(_done);
     }
 
     /// <summary>Lets every thread run its operations once and waits for all of them.</summary>
     public void RunOnce()
     {
-        _start.SignalAndWait();
-        _done.SignalAndWait();
+        foreach (AutoResetEvent start in _start)
+        {
+            start.Set();
+        }
+        WaitHandle.WaitAll(_done);
     }
 
     public void Dispose()
     {
         _stop = true;
-        _start.SignalAndWait();
+        foreach (AutoResetEvent start in _start)
+        {
+            start.Set();
+        }
         foreach (Thread thread in _threads)
         {
             thread.Join();
         }
-        _start.Dispose();
-        _done.Dispose();
+        foreach (AutoResetEvent e in _start.Concat(_done))
+        {
+            e.Dispose();
+        }
     }
 
-    private void Work(Func<Action> createOperation)
+    private void Work(int index, Func<Action> createOperation)
     {
+        CpuPinning.CurrentThreadTo(index);
         Action operation = createOperation();
+        _done[index].Set();
         while (true)
         {
-            _start.SignalAndWait();
+            _start[index].WaitOne();
             if (_stop)
             {
                 return;
@@ -59,7 +72,7 @@ internal sealed class ParallelWorkers : IDisposable
             {
                 operation();
             }
-            _done.SignalAndWait();
+            _done[index].Set();
         }
     }
 }

@@ -9,7 +9,9 @@ namespace Allocator;
 /// Layout of slot i: [guard page][stack of StackSize bytes], slots back to back. Checkout and return are O(1) and
 /// lock-free. Each slot carries a state word: even = free, odd = checked out; the odd value is the checkout's
 /// generation, so a return must present the exact generation it was given. A double or stale return fails that
-/// compare-and-swap and leaves the slot alone.
+/// compare-and-swap and leaves the slot alone. A returned stack is parked in its core's cell when that is empty
+/// (<see cref="PerCoreSlotCache"/>), otherwise pushed on the shared free list, so two threads checking stacks in and
+/// out do not fight over one cache line.
 /// </remarks>
 public sealed class StackPool : IDisposable
 {
@@ -17,15 +19,15 @@ public sealed class StackPool : IDisposable
 
     private readonly MemoryReservation _reservation;
     private readonly FreeIndexStack _free;
-    private readonly uint[] _state;
+    private readonly PerCoreSlotCache _parked = new();
+    private readonly SlotStateWord[] _state;
     private readonly nuint _guardSize;
     private readonly nuint _slotStride;
-    private int _inUse;
     private int _peak;
-    private long _totalCheckouts;
     private long _exhaustions;
     private long _refusedReturns;
     private int _disposed;
+    private int _released;
 
     /// <summary>Reserves every stack up front. Throws <see cref="PoolConfigurationException"/> for bad options.</summary>
     public StackPool(StackPoolOptions options)
@@ -50,8 +52,8 @@ public sealed class StackPool : IDisposable
             _reservation.Dispose();
             throw;
         }
-        _state = new uint[options.MaxStacks];
-        _free = new FreeIndexStack(options.MaxStacks, filled: true);
+        _state = new SlotStateWord[options.MaxStacks];
+        _free = new FreeIndexStack(options.MaxStacks);
     }
 
     /// <summary>The options the pool was built with.</summary>
@@ -61,10 +63,23 @@ public sealed class StackPool : IDisposable
     public int Id { get; }
 
     /// <summary>Stacks checked out now.</summary>
-    public int InUse => Volatile.Read(ref _inUse);
+    public int InUse => Options.MaxStacks - _free.Count - _parked.Count;
 
     /// <summary>Successful checkouts since creation.</summary>
-    public long TotalCheckouts => Interlocked.Read(ref _totalCheckouts);
+    /// <remarks>Derived from the slots' generations (each checkout and each return adds one), so the hot path keeps
+    /// no shared counter for it; reading it walks every slot.</remarks>
+    public long TotalCheckouts
+    {
+        get
+        {
+            long total = 0;
+            foreach (ref readonly SlotStateWord word in _state.AsSpan())
+            {
+                total += (Volatile.Read(in word.Value) + 1) / 2;
+            }
+            return total;
+        }
+    }
 
     /// <summary>Checkouts that found the pool empty.</summary>
     public long Exhaustions => Interlocked.Read(ref _exhaustions);
@@ -89,17 +104,28 @@ public sealed class StackPool : IDisposable
     public bool TryRent(out PooledStack stack)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (!_free.TryPop(out int index))
+        int index;
+        if (!_parked.TryTake(out index))
         {
-            Interlocked.Increment(ref _exhaustions);
-            stack = default;
-            return false;
+            if (_free.TryPop(out index, out int remaining))
+            {
+                UpdatePeak(Options.MaxStacks - remaining);
+            }
+            else if (!_parked.TrySteal(out index))
+            {
+                Interlocked.Increment(ref _exhaustions);
+                stack = default;
+                return false;
+            }
         }
-        // Only the popper owns a free slot, so a plain increment moves it from even (free) to odd (out).
-        uint generation = Interlocked.Increment(ref _state[index]);
-        int inUse = Interlocked.Increment(ref _inUse);
-        Interlocked.Increment(ref _totalCheckouts);
-        UpdatePeak(inUse);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            // Dispose ran between the check above and taking the slot: hand it back (which may release the memory).
+            PushFree(index);
+            throw new ObjectDisposedException(GetType().FullName);
+        }
+        // Only the taker owns a free slot, so a plain increment moves it from even (free) to odd (out).
+        uint generation = Interlocked.Increment(ref _state[index].Value);
         stack = new PooledStack(Id, index, generation, StackBottom(index), Options.StackSize);
         return true;
     }
@@ -121,7 +147,7 @@ public sealed class StackPool : IDisposable
     /// <summary>Checks whether <paramref name="stack"/> is the current checkout of its slot.</summary>
     public bool IsCheckedOut(PooledStack stack) =>
         stack.PoolId == Id && (uint)stack.Index < (uint)_state.Length && (stack.Generation & 1) == 1
-        && Volatile.Read(ref _state[stack.Index]) == stack.Generation;
+        && Volatile.Read(in _state[stack.Index].Value) == stack.Generation;
 
     /// <summary>A snapshot of counters and measured resident memory.</summary>
     public StackPoolStatistics GetStatistics()
@@ -152,10 +178,7 @@ public sealed class StackPool : IDisposable
         {
             return;
         }
-        if (Volatile.Read(ref _inUse) == 0)
-        {
-            _reservation.Dispose();
-        }
+        DrainParked();
     }
 
     private InvalidTokenReason? TryReturnCore(PooledStack stack)
@@ -178,14 +201,14 @@ public sealed class StackPool : IDisposable
         {
             return InvalidTokenReason.Unknown;
         }
-        uint current = Volatile.Read(ref _state[stack.Index]);
+        uint current = Volatile.Read(in _state[stack.Index].Value);
         if (current != stack.Generation)
         {
             return current > stack.Generation + 1 ? InvalidTokenReason.Stale : InvalidTokenReason.AlreadyReturned;
         }
         // Claim the return first: the slot is even (not out) but not yet on the free list, so nobody can rent it
         // while we reset it, and a racing second return of the same token fails here without touching memory.
-        if (Interlocked.CompareExchange(ref _state[stack.Index], stack.Generation + 1, stack.Generation) != stack.Generation)
+        if (Interlocked.CompareExchange(ref _state[stack.Index].Value, stack.Generation + 1, stack.Generation) != stack.Generation)
         {
             return InvalidTokenReason.AlreadyReturned;
         }
@@ -193,12 +216,37 @@ public sealed class StackPool : IDisposable
         {
             ResetStack(stack.Index);
         }
-        _free.Push(stack.Index);
-        if (Interlocked.Decrement(ref _inUse) == 0 && Volatile.Read(ref _disposed) != 0)
+        if (Volatile.Read(ref _disposed) == 0 && _parked.TryPark(stack.Index))
         {
-            _reservation.Dispose();
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                // Dispose drained the cells before this slot was parked: drain again so it is not stranded.
+                DrainParked();
+            }
+            return null;
         }
+        PushFree(stack.Index);
         return null;
+    }
+
+    private void PushFree(int index)
+    {
+        if (_free.Push(index) == Options.MaxStacks && Volatile.Read(ref _disposed) != 0)
+        {
+            ReleaseReservationOnce();
+        }
+    }
+
+    private void DrainParked()
+    {
+        while (_parked.TrySteal(out int index))
+        {
+            _free.Push(index);
+        }
+        if (_free.Count == Options.MaxStacks)
+        {
+            ReleaseReservationOnce();
+        }
     }
 
     private unsafe void ResetStack(int index)
@@ -220,6 +268,15 @@ public sealed class StackPool : IDisposable
     private nuint SlotOffset(int index) => (nuint)index * _slotStride;
 
     private nint StackBottom(int index) => _reservation.BaseAddress + (nint)(SlotOffset(index) + _guardSize);
+
+    private void ReleaseReservationOnce()
+    {
+        // Dispose and the last return may both see "disposed and nothing out"; only one of them unmaps.
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _reservation.Dispose();
+        }
+    }
 
     private void UpdatePeak(int inUse)
     {

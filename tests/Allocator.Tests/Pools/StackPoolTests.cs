@@ -141,4 +141,18 @@ public sealed unsafe class StackPoolTests
         pool.Return(s);
         Assert.Equal(0, pool.InUse);
     }
+
+    [LinuxFact]
+    public void Dispose_unmaps_everything_once_no_stack_is_out_including_stacks_parked_for_reuse()
+    {
+        var pool = new StackPool(new StackPoolOptions { MaxStacks = 2, StackSize = 4 * Page });
+        PooledStack parked = pool.Rent();
+        PooledStack late = pool.Rent();
+        pool.Return(parked); // parked in this core's cell for the next checkout
+        pool.Dispose();
+        Assert.True(MemoryProbe.IsReadable(late.Bottom), "a checked-out stack must stay mapped after Dispose");
+        pool.Return(late);
+        Assert.False(MemoryProbe.IsReadable(late.Bottom), "the last return after Dispose must unmap the reservation");
+        Assert.False(MemoryProbe.IsReadable(parked.Bottom));
+    }
 }

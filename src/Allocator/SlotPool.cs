@@ -440,23 +440,9 @@ public sealed class SlotPool : IDisposable
         return index;
     }
 
-    private InvalidTokenReason? Validate(PooledSlot slot)
-    {
-        if (slot.PoolId != Id)
-        {
-            return slot.Generation == 0 ? InvalidTokenReason.Unknown : InvalidTokenReason.WrongOwner;
-        }
-        if ((uint)slot.Index >= (uint)_state.Length || (slot.Generation & 1) == 0)
-        {
-            return InvalidTokenReason.Unknown;
-        }
-        uint current = _state[slot.Index];
-        if (current == slot.Generation)
-        {
-            return null;
-        }
-        return current > slot.Generation + 1 ? InvalidTokenReason.Stale : InvalidTokenReason.AlreadyReturned;
-    }
+    private InvalidTokenReason? Validate(PooledSlot slot) =>
+        CheckoutGeneration.CheckShape(slot.PoolId, Id, slot.Index, _state.Length, slot.Generation)
+        ?? CheckoutGeneration.CheckCurrent(_state[slot.Index], slot.Generation);
 
     private void CheckAccessible(nuint accessible, string paramName)
     {

@@ -146,8 +146,8 @@ public sealed class StackPool : IDisposable
 
     /// <summary>Checks whether <paramref name="stack"/> is the current checkout of its slot.</summary>
     public bool IsCheckedOut(PooledStack stack) =>
-        stack.PoolId == Id && (uint)stack.Index < (uint)_state.Length && (stack.Generation & 1) == 1
-        && Volatile.Read(in _state[stack.Index].Value) == stack.Generation;
+        (CheckoutGeneration.CheckShape(stack.PoolId, Id, stack.Index, _state.Length, stack.Generation)
+        ?? CheckoutGeneration.CheckCurrent(Volatile.Read(in _state[stack.Index].Value), stack.Generation)) is null;
 
     /// <summary>A snapshot of counters and measured resident memory.</summary>
     public StackPoolStatistics GetStatistics()
@@ -193,18 +193,10 @@ public sealed class StackPool : IDisposable
 
     private InvalidTokenReason? TryReturnUnchecked(PooledStack stack)
     {
-        if (stack.PoolId != Id)
+        if ((CheckoutGeneration.CheckShape(stack.PoolId, Id, stack.Index, _state.Length, stack.Generation)
+            ?? CheckoutGeneration.CheckCurrent(Volatile.Read(in _state[stack.Index].Value), stack.Generation)) is { } reason)
         {
-            return stack.Generation == 0 ? InvalidTokenReason.Unknown : InvalidTokenReason.WrongOwner;
-        }
-        if ((uint)stack.Index >= (uint)_state.Length || (stack.Generation & 1) == 0)
-        {
-            return InvalidTokenReason.Unknown;
-        }
-        uint current = Volatile.Read(in _state[stack.Index].Value);
-        if (current != stack.Generation)
-        {
-            return current > stack.Generation + 1 ? InvalidTokenReason.Stale : InvalidTokenReason.AlreadyReturned;
+            return reason;
         }
         // Claim the return first: the slot is even (not out) but not yet on the free list, so nobody can rent it
         // while we reset it, and a racing second return of the same token fails here without touching memory.

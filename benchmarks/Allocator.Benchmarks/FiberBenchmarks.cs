@@ -13,12 +13,14 @@ public unsafe class FiberBenchmarks
     private PooledStack _stack;
     private NativeFiberContext* _suspended;
     private FiberHostFunctions _host = null!;
+    private FiberHostFunctions _syncHost = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         _pool = new StackPool(new StackPoolOptions { MaxStacks = 4, StackSize = 64 * 1024 });
         _host = new FiberHostFunctions(call => ValueTask.FromResult(1L));
+        _syncHost = FiberHostFunctions.From(FiberHostEntry.Sync(call => 1L));
         // A fiber parked in an endless host-call loop: every resume runs to its next host call and comes back.
         _stack = _pool.Rent();
         _suspended = NativeFiber.Init(_stack.Bottom, _stack.Size, BenchGuest.HostLoop, nint.MaxValue);
@@ -40,6 +42,13 @@ public unsafe class FiberBenchmarks
     public long HostCallThroughDriver()
     {
         using Fiber fiber = Fiber.Create(_pool, "bench", BenchGuest.HostLoop, CallsPerFiber, _host);
+        return fiber.RunAsync().AsTask().GetAwaiter().GetResult();
+    }
+
+    [Benchmark(OperationsPerInvoke = CallsPerFiber, Description = "host call, synchronous function on the thread stack (per call)")]
+    public long SyncHostCall()
+    {
+        using Fiber fiber = Fiber.Create(_pool, "bench", BenchGuest.HostLoop, CallsPerFiber, _syncHost);
         return fiber.RunAsync().AsTask().GetAwaiter().GetResult();
     }
 

@@ -203,6 +203,7 @@ GUEST_API int32_t guest_context_layout(int32_t* offsets, int32_t count)
         (int32_t)offsetof(allocator_fiber_ctx, value), (int32_t)offsetof(allocator_fiber_ctx, host_args),
         (int32_t)offsetof(allocator_fiber_ctx, host_function), (int32_t)offsetof(allocator_fiber_ctx, host_arg_count),
         (int32_t)offsetof(allocator_fiber_ctx, trap_code), (int32_t)offsetof(allocator_fiber_ctx, cancelled),
+        (int32_t)offsetof(allocator_fiber_ctx, sync_host), (int32_t)offsetof(allocator_fiber_ctx, sync_state),
     };
     int32_t n = (int32_t)(sizeof actual / sizeof actual[0]);
     for (int32_t i = 0; i < n && i < count; i++) {

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
 using Allocator.Native.Fibers;
 
 namespace Allocator.Fibers;
@@ -37,6 +39,9 @@ public sealed class Fiber : IStackHolder, IDisposable
     private int _driven;
     private TaskCompletionSource? _finished;
     private volatile FiberState _state;
+    private GCHandle _self;                       // lets the synchronous host callback find this fiber
+    private CancellationToken _driveToken;        // the token RunAsync was given, for synchronous host calls
+    private ExceptionDispatchInfo? _syncFailure;  // what a synchronous host function threw
 
     private Fiber(string name, FiberHostFunctions hostFunctions)
     {
@@ -117,6 +122,7 @@ public sealed class Fiber : IStackHolder, IDisposable
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> DriveAsync(CancellationToken cancellationToken)
     {
+        _driveToken = cancellationToken;
         nint resumeValue = 0;
         while (true)
         {
@@ -195,6 +201,14 @@ public sealed class Fiber : IStackHolder, IDisposable
         _state = FiberState.Running;
         NativeFiberContext* context = _context;
         NativeFiberState stopped = NativeFiber.Resume(context, NativeFiberResumeStatus.Result, resumeValue);
+        if (_syncFailure is { } failure)
+        {
+            // A synchronous host function threw; the guest was told its call was cancelled and has ended.
+            _syncFailure = null;
+            bool cancelled = failure.SourceException is OperationCanceledException && cancellationToken.IsCancellationRequested;
+            Finish(cancelled ? FiberState.Cancelled : FiberState.Faulted);
+            failure.Throw();
+        }
         switch (stopped)
         {
             case NativeFiberState.HostCall:
@@ -259,8 +273,50 @@ public sealed class Fiber : IStackHolder, IDisposable
             throw new ArgumentException($"Fiber '{Name}': a stack of {Stack.Size} bytes is smaller than the {NativeFiber.MinimumStackSize} bytes a fiber needs.", nameof(lease));
         }
         _context = context;
+        if (_hostFunctions.HasSynchronous)
+        {
+            _self = GCHandle.Alloc(this);
+            NativeFiber.SetSyncHost(context, (nint)(delegate* unmanaged<nint, int, nint*, int, int*, nint>)&ServeSynchronousHostCall, GCHandle.ToIntPtr(_self));
+        }
         _state = FiberState.Created;
         Release();
+    }
+
+    /// <summary>Called by the native trampoline on the driver's thread stack, inside <see cref="NativeFiber.Resume"/>,
+    /// while the guest waits in a host call with only native frames on the fiber stack. Nothing may escape it.</summary>
+    [UnmanagedCallersOnly]
+    private static unsafe nint ServeSynchronousHostCall(nint state, int function, nint* arguments, int count, int* status)
+    {
+        const int Handled = 0, NotHandled = 1, Failed = 2;
+        Fiber? fiber = null;
+        try
+        {
+            fiber = (Fiber)GCHandle.FromIntPtr(state).Target!;
+            if (!fiber._hostFunctions.TryGetSynchronous(function, out FiberSyncHostFunction sync)
+                || (uint)count > FiberHostCall.MaxArguments || (count > 0 && arguments == null))
+            {
+                // Asynchronous or malformed: the driver serves it, or reports it, as usual.
+                *status = NotHandled;
+                return 0;
+            }
+            FiberHostArguments copy = default;
+            for (int i = 0; i < count; i++)
+            {
+                copy[i] = arguments[i];
+            }
+            long result = sync(new FiberHostCall(fiber, function, copy, count, fiber._driveToken));
+            *status = Handled;
+            return (nint)result;
+        }
+        catch (Exception ex)
+        {
+            if (fiber is not null)
+            {
+                fiber._syncFailure = ExceptionDispatchInfo.Capture(ex);
+            }
+            *status = Failed;
+            return 0;
+        }
     }
 
     private void Unwind(FiberState finalState)
@@ -306,6 +362,10 @@ public sealed class Fiber : IStackHolder, IDisposable
     private unsafe void Finish(FiberState finalState)
     {
         _context = null;
+        if (_self.IsAllocated)
+        {
+            _self.Free();
+        }
         _state = finalState;
         FiberStackLease? lease = _lease;
         _lease = null;

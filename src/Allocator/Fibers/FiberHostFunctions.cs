@@ -4,12 +4,14 @@ namespace Allocator.Fibers;
 public sealed class FiberHostFunctions
 {
     private readonly FiberHostFunction[] _functions;
+    private readonly FiberSyncHostFunction?[] _synchronous;
 
     /// <summary>Creates the table; function i answers <c>allocator_fiber_host_call(ctx, i, ...)</c>.</summary>
     /// <exception cref="ArgumentNullException">An entry is null.</exception>
     public FiberHostFunctions(params ReadOnlySpan<FiberHostFunction> functions)
     {
         _functions = functions.ToArray();
+        _synchronous = new FiberSyncHostFunction?[_functions.Length];
         for (int i = 0; i < _functions.Length; i++)
         {
             if (_functions[i] is null)
@@ -17,6 +19,37 @@ public sealed class FiberHostFunctions
                 throw new ArgumentNullException(nameof(functions), $"Host function {i} is null.");
             }
         }
+    }
+
+    private FiberHostFunctions(FiberHostFunction[] functions, FiberSyncHostFunction?[] synchronous)
+    {
+        _functions = functions;
+        _synchronous = synchronous;
+        HasSynchronous = Array.Exists(synchronous, f => f is not null);
+    }
+
+    /// <summary>Creates a table of synchronous and asynchronous functions; entry i answers
+    /// <c>allocator_fiber_host_call(ctx, i, ...)</c>.</summary>
+    /// <exception cref="ArgumentException">An entry is <c>default</c>.</exception>
+    public static FiberHostFunctions From(params ReadOnlySpan<FiberHostEntry> entries)
+    {
+        var functions = new FiberHostFunction[entries.Length];
+        var synchronous = new FiberSyncHostFunction?[entries.Length];
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].Synchronous is { } sync)
+            {
+                synchronous[i] = sync;
+                // The driver path serves it too, where the native library has no synchronous path.
+                functions[i] = call => ValueTask.FromResult(sync(call));
+            }
+            else
+            {
+                functions[i] = entries[i].Asynchronous
+                    ?? throw new ArgumentException($"Host entry {i} is empty; use FiberHostEntry.Sync or FiberHostEntry.Async.", nameof(entries));
+            }
+        }
+        return new FiberHostFunctions(functions, synchronous);
     }
 
     /// <summary>A table with no functions, for guests that never call the host.</summary>
@@ -27,6 +60,20 @@ public sealed class FiberHostFunctions
 
     /// <summary>Function <paramref name="index"/>.</summary>
     public FiberHostFunction this[int index] => _functions[index];
+
+    /// <summary>True when some entry is synchronous, so fibers should install the synchronous path.</summary>
+    internal bool HasSynchronous { get; }
+
+    internal bool TryGetSynchronous(int index, out FiberSyncHostFunction function)
+    {
+        if ((uint)index < (uint)_synchronous.Length && _synchronous[index] is { } found)
+        {
+            function = found;
+            return true;
+        }
+        function = null!;
+        return false;
+    }
 
     internal bool TryGet(int index, out FiberHostFunction function)
     {

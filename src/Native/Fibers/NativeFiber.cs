@@ -11,7 +11,7 @@ namespace Allocator.Native.Fibers;
 internal static unsafe partial class NativeFiber
 {
     /// <summary>The ABI this assembly was written against; the loaded library must report the same.</summary>
-    public const int AbiVersion = 1;
+    public const int AbiVersion = 2;
 
     /// <summary>Smallest stack <see cref="Init"/> accepts (room for signal frames plus some guest frames).</summary>
     public const int MinimumStackSize = 16 * 1024;
@@ -29,6 +29,11 @@ internal static unsafe partial class NativeFiber
     /// <summary>Runs the fiber until it makes a host call, completes, traps or finishes cancelling.</summary>
     [LibraryImport(Library, EntryPoint = "allocator_fiber_resume")]
     public static partial NativeFiberState Resume(NativeFiberContext* context, NativeFiberResumeStatus status, nint value);
+
+    /// <summary>Lets host calls be served synchronously by <paramref name="syncHost"/> on the driver's stack
+    /// (<c>intptr_t sync_host(void* state, int32_t fn, const intptr_t* args, int32_t nargs, int32_t* status)</c>).</summary>
+    [LibraryImport(Library, EntryPoint = "allocator_fiber_set_sync_host")]
+    public static partial void SetSyncHost(NativeFiberContext* context, nint syncHost, nint state);
 
     /// <summary>Prepares a fiber whose context sits at the top of [<paramref name="stackLimit"/>,
     /// <paramref name="stackLimit"/> + <paramref name="stackSize"/>); null if the stack is too small.</summary>

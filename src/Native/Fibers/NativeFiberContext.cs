@@ -19,4 +19,10 @@ internal struct NativeFiberContext
     public int HostArgumentCount;
     public int TrapCode;
     public int Cancelled;
+
+    /// <summary><c>sync_host</c>: serves host calls on the driver's stack, or null.</summary>
+    public nint SyncHost;
+
+    /// <summary><c>sync_state</c>: passed to <see cref="SyncHost"/>.</summary>
+    public nint SyncState;
 }

@@ -49,6 +49,8 @@ ALLOCATOR_FIBER_API allocator_fiber_ctx* allocator_fiber_init(void* stack_limit,
     ctx->host_arg_count = 0;
     ctx->trap_code = 0;
     ctx->cancelled = 0;
+    ctx->sync_host = NULL;
+    ctx->sync_state = NULL;
     ctx->fiber_sp = allocator_fiber_prepare(ctx, entry, arg);
     return ctx;
 }
@@ -80,6 +82,27 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
         /* Told to return, the guest asked the host again instead: abandon its frames so cancelling is bounded. */
         switch_away_forever(ctx, ALLOCATOR_FIBER_CANCELLED);
     }
+#if defined(__x86_64__) && !defined(_WIN32)
+    if (ctx->sync_host != NULL) {
+        /* The host function runs on the driver's stack; the fiber stack keeps only these native frames. */
+        int32_t status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;
+        intptr_t value = allocator_fiber_call_on_parent_stack(ctx, fn_index, args, nargs, &status);
+        if (status == ALLOCATOR_FIBER_SYNC_HANDLED) {
+            if (result != NULL) {
+                *result = value;
+            }
+            return ALLOCATOR_FIBER_HOST_OK;
+        }
+        if (status == ALLOCATOR_FIBER_SYNC_FAILED) {
+            /* Same contract as a cancel resume: the guest releases what it holds and returns. */
+            ctx->cancelled = 1;
+            if (result != NULL) {
+                *result = 0;
+            }
+            return ALLOCATOR_FIBER_HOST_CANCELLED;
+        }
+    }
+#endif
     ctx->host_function = fn_index;
     ctx->host_args = args;
     ctx->host_arg_count = nargs;
@@ -97,6 +120,19 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
         *result = ctx->value;
     }
     return ALLOCATOR_FIBER_HOST_OK;
+}
+
+ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx, allocator_fiber_sync_host sync_host,
+                                                       void* state)
+{
+    ctx->sync_host = sync_host;
+    ctx->sync_state = state;
+}
+
+intptr_t allocator_fiber_sync_dispatch(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
+                                       int32_t nargs, int32_t* status)
+{
+    return ctx->sync_host(ctx->sync_state, fn_index, args, nargs, status);
 }
 
 ALLOCATOR_FIBER_API void allocator_fiber_trap(allocator_fiber_ctx* ctx, int32_t code)

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define ALLOCATOR_FIBER_ABI_VERSION 1
+#define ALLOCATOR_FIBER_ABI_VERSION 2
 
 /* What a fiber is doing; allocator_fiber_resume returns the state the fiber stopped in. */
 enum allocator_fiber_state {
@@ -50,6 +50,18 @@ enum allocator_fiber_host_status {
     ALLOCATOR_FIBER_HOST_CANCELLED = 1
 };
 
+/* What a synchronous host function reports through its status argument. */
+enum allocator_fiber_sync_status {
+    ALLOCATOR_FIBER_SYNC_HANDLED = 0,      /* it ran; its return value is the host call's result */
+    ALLOCATOR_FIBER_SYNC_NOT_HANDLED = 1,  /* not a synchronous function: the call goes to the driver as usual */
+    ALLOCATOR_FIBER_SYNC_FAILED = 2        /* it failed: the guest is told the call was cancelled and must return */
+};
+
+/* Serves a host call synchronously. It runs on the driver's (thread's) stack, below the driver's suspended frames,
+ * while the fiber waits with only native frames on its own stack. */
+typedef intptr_t (*allocator_fiber_sync_host)(void* state, int32_t fn_index, const intptr_t* args, int32_t nargs,
+                                               int32_t* status);
+
 typedef struct allocator_fiber_ctx {
     void* fiber_sp;                 /*  0: the fiber's saved stack pointer while it is suspended */
     void* parent_sp;                /*  8: the driver's saved stack pointer while the fiber runs (also read by the
@@ -64,6 +76,8 @@ typedef struct allocator_fiber_ctx {
     int32_t host_arg_count;         /* 60 */
     int32_t trap_code;              /* 64: the guest's fault code once trapped */
     int32_t cancelled;              /* 68: set once a cancel resume was delivered */
+    allocator_fiber_sync_host sync_host; /* 72: serves host calls on the driver's stack, or NULL (see below) */
+    void* sync_state;               /* 80: passed to sync_host */
 } allocator_fiber_ctx;
 
 /* A guest entry point. Runs on the fiber stack; returning completes the fiber. */
@@ -88,6 +102,12 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int
  * after that never returns: the fiber is abandoned on the spot (see README.md, "Cancellation"). */
 ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, int32_t fn_index,
                                                       const intptr_t* args, int32_t nargs, intptr_t* result);
+
+/* Driver side: lets host calls be served by sync_host on the driver's stack, without switching back to the
+ * driver; sync_host answers ALLOCATOR_FIBER_SYNC_NOT_HANDLED for functions the driver must run (e.g. async ones).
+ * NULL turns it off. Linux x64 only: elsewhere every host call goes to the driver. */
+ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx, allocator_fiber_sync_host sync_host,
+                                                       void* state);
 
 /* Guest side: ends the fiber with a fault code. Never returns; the guest's frames are abandoned. */
 ALLOCATOR_FIBER_API ALLOCATOR_FIBER_NORETURN void allocator_fiber_trap(allocator_fiber_ctx* ctx, int32_t code);

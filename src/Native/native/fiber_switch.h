@@ -13,6 +13,16 @@ void allocator_fiber_switch(void** save_sp, void* load_sp);
  * returns into the entry trampoline, which calls entry(ctx, arg). Returns the fiber's initial stack pointer. */
 void* allocator_fiber_prepare(allocator_fiber_ctx* ctx, allocator_fiber_entry entry, intptr_t arg);
 
+/* Runs allocator_fiber_sync_dispatch(ctx, fn_index, args, nargs, status) on the driver's stack, just below the
+ * driver's suspended switch frame (ctx->parent_sp), then comes back to the fiber stack and returns its result.
+ * Its CFI lets unwinders walk from the callee back onto the fiber stack. */
+intptr_t allocator_fiber_call_on_parent_stack(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
+                                              int32_t nargs, int32_t* status);
+
+/* Calls ctx->sync_host; defined in fiber.c. */
+intptr_t allocator_fiber_sync_dispatch(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
+                                       int32_t nargs, int32_t* status);
+
 /* Called by the entry trampoline with entry's return value; switches away for good. Defined in fiber.c. */
 ALLOCATOR_FIBER_NORETURN void allocator_fiber_exit(allocator_fiber_ctx* ctx, intptr_t result);
 

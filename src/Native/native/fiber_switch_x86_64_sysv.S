@@ -94,6 +94,35 @@ allocator_fiber_prepare:
     .cfi_endproc
     .size allocator_fiber_prepare, . - allocator_fiber_prepare
 
+/* intptr_t allocator_fiber_call_on_parent_stack(ctx [rdi], fn_index [esi], args [rdx], nargs [ecx], status [r8])
+ * Moves to the driver's stack 256 bytes below its suspended switch frame (16-byte aligned), calls
+ * allocator_fiber_sync_dispatch with the same arguments, and moves back. rbp holds the fiber's stack pointer
+ * meanwhile, and the CFA is described through rbp, so unwinders walk from the callee back onto the fiber stack. */
+    .p2align 4
+    .globl allocator_fiber_call_on_parent_stack
+    .hidden allocator_fiber_call_on_parent_stack
+    .type allocator_fiber_call_on_parent_stack, @function
+allocator_fiber_call_on_parent_stack:
+    .cfi_startproc
+    push rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset rbp, 0
+    mov rbp, rsp
+    .cfi_def_cfa_register rbp
+    mov rax, [rdi + 8]                      /* ctx->parent_sp */
+    sub rax, 256
+    and rax, -16
+    mov rsp, rax
+    call allocator_fiber_sync_dispatch
+    mov rsp, rbp
+    .cfi_def_cfa_register rsp
+    pop rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore rbp
+    ret
+    .cfi_endproc
+    .size allocator_fiber_call_on_parent_stack, . - allocator_fiber_call_on_parent_stack
+
 /* Bottom frame of every fiber: entered by the first switch's ret, calls entry(ctx, arg), then exits the fiber.
  * Its CFI describes the driver's frame instead of a caller: the CFA is the driver's stack pointer before it called
  * allocator_fiber_switch, found through ctx->parent_sp (rbx = ctx, callee-saved, so unwinders recover it from the

@@ -48,6 +48,7 @@ public sealed class NativeSwitchTests
             nameof(NativeFiberContext.Value), nameof(NativeFiberContext.HostArguments),
             nameof(NativeFiberContext.HostFunction), nameof(NativeFiberContext.HostArgumentCount),
             nameof(NativeFiberContext.TrapCode), nameof(NativeFiberContext.Cancelled),
+            nameof(NativeFiberContext.SyncHost), nameof(NativeFiberContext.SyncState),
         ];
         int* offsets = stackalloc int[fields.Length];
 

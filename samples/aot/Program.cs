@@ -26,7 +26,7 @@ await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async (
         var store = new Store<RequestState>(allocator, new RequestState(request));
         try
         {
-            store.Data.Slot = store.CheckoutInstance(accessibleBytes: RequestSlot.AccessibleSize);
+            store.Data.Slot = store.CheckoutInstance(affinityKey: "sample-module", accessibleBytes: RequestSlot.AccessibleSize);
             var host = new RequestHost(store);
             using Fiber fiber = Fiber.Create(store, $"request {request}", SampleGuest.HandleRequest, SampleGuest.Argument(request, inputs), host.Functions);
             long result = await fiber.RunAsync();
@@ -52,7 +52,7 @@ double seconds = clock.Elapsed.TotalSeconds;
 Console.WriteLine($"ran {requests} fibers ({concurrency} at a time, {inputs} async inputs each) in {seconds:F3} s");
 Console.WriteLine($"throughput: {requests / seconds:F0} fibers/s, {hostCalls / seconds:F0} host calls/s ({hostCalls} calls)");
 Console.WriteLine($"stacks: in use now {stacks.InUse}, peak {stacks.Peak} of {stacks.Capacity}, checkouts {stacks.TotalCheckouts}, resident {stacks.ResidentBytes / 1024} KiB");
-Console.WriteLine($"instances: in use now {instances.InUse}, peak {instances.Peak}, resident {instances.ResidentBytes / 1024} KiB");
+Console.WriteLine($"instances: in use now {instances.InUse}, peak {instances.Peak}, affinity hits {instances.AffinityHits}, resident {instances.ResidentBytes / 1024} KiB");
 Console.WriteLine($"peak resident memory of the process: {PeakResidentKiB()} KiB");
 Console.WriteLine($"checksum total: {checksumTotal}, failures: {failures}");
 return failures == 0 && stacks.InUse == 0 && instances.InUse == 0 ? 0 : 1;

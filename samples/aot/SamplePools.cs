@@ -18,7 +18,7 @@ public partial struct RequestSlot;
 /// <summary>The whole pool configuration, checked at compile time by the generator.</summary>
 [PoolingConfiguration(
     TotalStacks = 64, StackSize = 64 * 1024, StackKeepResident = 8 * 1024, ZeroStacksOnReturn = true,
-    InstanceCount = 64, InstanceLayout = typeof(RequestSlot), InstanceKeepResident = 4096,
+    InstanceCount = 64, InstanceLayout = typeof(RequestSlot), InstanceKeepResident = 4096, MaxUnusedWarmInstances = 16,
     MemoryCount = 1, MemorySize = 64 * 1024,
     CacheStackInStore = true)]
 public static partial class SamplePools;

@@ -61,6 +61,8 @@ public class CompileAndRunTests
         Assert.True(options.Stacks.ZeroOnReturn);
         Assert.Equal(4, options.Instances.MaxSlots);
         Assert.Equal((nuint)TestVmContext.SlotSize, options.Instances.SlotSize);
+        Assert.Equal(2, options.Instances.MaxUnusedWarmSlots);
+        Assert.Equal(1, options.Instances.DecommitBatchSize); // not set: the record's default
         // The layout's guard goes to the pool, which keeps it inaccessible inside every slot.
         Assert.Equal(new[] { new SlotGuardRange((nuint)TestVmContext.HeapGuardOffset, (nuint)TestVmContext.HeapGuardSize) }, options.Instances.GuardRanges);
         Assert.Equal(2, options.Memories.MaxSlots);

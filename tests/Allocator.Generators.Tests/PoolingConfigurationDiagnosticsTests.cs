@@ -64,6 +64,8 @@ public class PoolingConfigurationDiagnosticsTests
     [InlineData("MemoryCount = 0", "MemoryCount is 0")]
     [InlineData("MaxUnusedWarmMemories = -1", "MaxUnusedWarmMemories is -1")]
     [InlineData("MemoryDecommitBatchSize = 0", "MemoryDecommitBatchSize is 0")]
+    [InlineData("MaxUnusedWarmInstances = -1", "MaxUnusedWarmInstances is -1")]
+    [InlineData("InstanceDecommitBatchSize = 0", "InstanceDecommitBatchSize is 0")]
     public void Alloc006_CountOutOfRange(string argument, string message) =>
         Config(argument).AssertSingle("ALLOC006", argument, message);
 
@@ -72,6 +74,14 @@ public class PoolingConfigurationDiagnosticsTests
     {
         Config("MemoryCount = 4, MaxUnusedWarmMemories = 5").AssertSingle("ALLOC006", "MaxUnusedWarmMemories = 5", "from 0 to 4");
         Config("MemoryCount = 4, MaxUnusedWarmMemories = 4, MemoryDecommitBatchSize = 4").AssertClean();
+    }
+
+    [Fact]
+    public void Alloc006_WarmSlotsBeyondInstanceCount()
+    {
+        Config("InstanceCount = 2, InstanceSize = 4096, MaxUnusedWarmInstances = 3").AssertSingle("ALLOC006", "MaxUnusedWarmInstances = 3", "from 0 to 2");
+        Config("InstanceCount = 2, InstanceSize = 4096, InstanceDecommitBatchSize = 3").AssertSingle("ALLOC006", "InstanceDecommitBatchSize = 3", "from 1 to 2");
+        Config("InstanceCount = 2, InstanceSize = 4096, MaxUnusedWarmInstances = 2, InstanceDecommitBatchSize = 2").AssertClean();
     }
 
     [Theory]

@@ -44,6 +44,13 @@ public sealed class PoolingConfigurationAttribute : Attribute
     /// <summary>Bytes of an instance slot kept resident on reset, a page multiple.</summary>
     public long InstanceKeepResident { get; set; }
 
+    /// <summary><see cref="SlotPoolOptions.MaxUnusedWarmSlots"/> of the instance pool: free instance slots that
+    /// remember the affinity key (e.g. the module) that used them last.</summary>
+    public int MaxUnusedWarmInstances { get; set; }
+
+    /// <summary><see cref="SlotPoolOptions.DecommitBatchSize"/> of the instance pool.</summary>
+    public int InstanceDecommitBatchSize { get; set; }
+
     /// <summary>Linear memory slots (<see cref="SlotPoolOptions.MaxSlots"/>).</summary>
     public int MemoryCount { get; set; }
 

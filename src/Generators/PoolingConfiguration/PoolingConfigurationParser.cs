@@ -69,6 +69,10 @@ internal static class PoolingConfigurationParser
         reader.KeepResidentWithin("InstanceKeepResident", instanceKeep, args.Has("InstanceLayout") ? "the InstanceLayout slot size" : "InstanceSize", instanceSize);
         Add(instances, "GuardSize", OptionValueKind.Bytes, instanceGuard);
         Add(instances, "KeepResident", OptionValueKind.Bytes, instanceKeep);
+        int? instanceWarm = reader.Count("MaxUnusedWarmInstances", 0, instanceCount ?? Limits.MaxSlotCount);
+        int? instanceBatch = reader.Count("InstanceDecommitBatchSize", 1, instanceCount ?? Limits.MaxSlotCount);
+        Add(instances, "MaxUnusedWarmSlots", OptionValueKind.Int32, instanceWarm);
+        Add(instances, "DecommitBatchSize", OptionValueKind.Int32, instanceBatch);
 
         var memories = new List<OptionSetting>();
         int? memoryCount = reader.Count("MemoryCount", 1, Limits.MaxSlotCount);

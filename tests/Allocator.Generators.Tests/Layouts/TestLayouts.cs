@@ -70,7 +70,7 @@ public partial struct TestVmContext;
 
 [PoolingConfiguration(
     TotalStacks = 4, StackSize = 64 * 1024, ZeroStacksOnReturn = true,
-    InstanceCount = 4, InstanceLayout = typeof(TestVmContext),
+    InstanceCount = 4, InstanceLayout = typeof(TestVmContext), MaxUnusedWarmInstances = 2,
     MemoryCount = 2, MemorySize = 64 * 1024,
     CacheStackInStore = false)]
 public static partial class TestPools;

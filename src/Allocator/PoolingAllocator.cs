@@ -7,6 +7,7 @@ namespace Allocator;
 public sealed class PoolingAllocator : IDisposable
 {
     private readonly PoolingAllocatorMetrics _metrics;
+    private long _abandonedStores;
 
     /// <summary>Validates <paramref name="options"/> and reserves every pool up front.</summary>
     /// <param name="options">Pool shapes; checked before anything is reserved.</param>
@@ -54,6 +55,12 @@ public sealed class PoolingAllocator : IDisposable
 
     /// <summary>Linear memory slots.</summary>
     public SlotPool Memories { get; }
+
+    /// <summary>Stores that were collected without <c>Dispose</c> or <c>IntoData</c>; their finalizer gave their
+    /// stacks and slots back. Non-zero means a code path forgets to end its Stores.</summary>
+    public long AbandonedStores => Interlocked.Read(ref _abandonedStores);
+
+    internal void CountAbandonedStore() => Interlocked.Increment(ref _abandonedStores);
 
     /// <summary>Releases the pools (each waits for its last checkout before unmapping).</summary>
     public void Dispose()

@@ -44,6 +44,8 @@ internal sealed class PoolingAllocatorMetrics : IDisposable
             new Measurement<long>(allocator.Instances.RefusedReturns, instances),
             new Measurement<long>(allocator.Memories.RefusedReturns, memories),
         }, unit: "{return}", description: "Returns refused as foreign, stale or double.");
+        _meter.CreateObservableCounter("allocator.store.abandoned", () => allocator.AbandonedStores, unit: "{store}",
+            description: "Stores collected without Dispose or IntoData; their finalizer returned their stacks and slots.");
         _meter.CreateObservableCounter("allocator.pool.affinity_hits", () => new[]
         {
             new Measurement<long>(allocator.Instances.AffinityHits, instances),

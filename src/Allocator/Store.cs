@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Allocator.Native;
 
 namespace Allocator;
 
@@ -196,6 +197,7 @@ public sealed class Store<T> : IDisposable
             }
             ReleaseEverything();
             _state = State.Consumed;
+            GC.SuppressFinalize(this);
             T data = _data;
             _data = default!;
             return data;
@@ -243,10 +245,39 @@ public sealed class Store<T> : IDisposable
             ReleaseEverything();
             _state = State.Disposed;
             _data = default!;
+            GC.SuppressFinalize(this);
         }
         if (failures is not null)
         {
             throw new AggregateException("Some stack holders failed to release their stacks; those stacks stay checked out.", failures);
+        }
+    }
+
+    /// <summary>A Store that became unreachable without <see cref="Dispose"/> or <see cref="IntoData"/> gives its
+    /// stacks and slots back here instead of leaking them (the pool would otherwise run dry, as Wasmtime 28's did).</summary>
+    /// <remarks>Safe because nothing can run on those stacks any more: a running or resumable fiber keeps its Store
+    /// reachable through its stack lease, so an unreachable Store's fibers are at most abandoned native frames that
+    /// nobody will resume. Counted in <see cref="PoolingAllocator.AbandonedStores"/> so the bug stays visible.</remarks>
+    ~Store()
+    {
+        if (Allocator is null || _state != State.Live)
+        {
+            return;
+        }
+        try
+        {
+            foreach (StackEntry entry in _stacks.Values)
+            {
+                Allocator.Stacks.TryReturn(entry.Stack);
+            }
+            _stacks.Clear();
+            ReleaseEverything();
+            _state = State.Disposed;
+            Allocator.CountAbandonedStore();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidTokenException or VirtualMemoryException)
+        {
+            // A finalizer must not throw; whatever could not be returned stays out.
         }
     }
 

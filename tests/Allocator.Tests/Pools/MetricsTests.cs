@@ -24,7 +24,8 @@ public sealed class MetricsTests
         };
         void Record(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            string pool = tags.ToArray().Single(t => t.Key == "pool").Value!.ToString()!;
+            // Per-pool instruments carry a "pool" tag; allocator-wide ones (abandoned stores) carry none.
+            string pool = tags.ToArray().SingleOrDefault(t => t.Key == "pool").Value?.ToString() ?? "";
             seen[(instrument.Name, pool)] = value;
         }
         listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
@@ -44,6 +45,7 @@ public sealed class MetricsTests
         Assert.Equal(1, seen[("allocator.pool.exhaustions", "stacks")]);
         Assert.Equal(1, seen[("allocator.pool.refused_returns", "stacks")]);
         Assert.Equal(0, seen[("allocator.pool.exhaustions", "memories")]);
+        Assert.Equal(0, seen[("allocator.store.abandoned", "")]);
         allocator.Memories.Return(slot);
     }
 

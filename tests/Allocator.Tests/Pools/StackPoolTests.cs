@@ -60,11 +60,13 @@ public sealed unsafe class StackPoolTests
     {
         using var pool = new StackPool(new StackPoolOptions { MaxStacks = 2, StackSize = 4 * Page });
         using var other = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page });
+        // Keep the second slot busy so the next checkout must reuse first's slot (whichever core the thread is on).
+        PooledStack blocker = pool.Rent();
         PooledStack first = pool.Rent();
         pool.Return(first);
         Assert.Equal(InvalidTokenReason.AlreadyReturned, Assert.Throws<InvalidTokenException>(() => pool.Return(first)).Reason);
 
-        PooledStack again = pool.Rent(); // LIFO: the same slot, next generation
+        PooledStack again = pool.Rent(); // the only free slot: first's, at the next generation
         Assert.Equal(first.Index, again.Index);
         Assert.NotEqual(first.Generation, again.Generation);
         Assert.Equal(InvalidTokenReason.Stale, Assert.Throws<InvalidTokenException>(() => pool.Return(first)).Reason);
@@ -74,9 +76,10 @@ public sealed unsafe class StackPoolTests
         Assert.Equal(InvalidTokenReason.WrongOwner, Assert.Throws<InvalidTokenException>(() => pool.Return(foreign)).Reason);
         Assert.Equal(InvalidTokenReason.Unknown, Assert.Throws<InvalidTokenException>(() => pool.Return(default)).Reason);
         Assert.False(pool.TryReturn(first));
-        Assert.Equal(1, pool.InUse);
+        Assert.Equal(2, pool.InUse);
 
         pool.Return(again);
+        pool.Return(blocker);
         other.Return(foreign);
         Assert.Equal(0, pool.InUse);
         // Both slots are still handed out exactly once each: nothing was pushed twice onto the free list.

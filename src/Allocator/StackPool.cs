@@ -157,7 +157,7 @@ public sealed class StackPool : IDisposable
         {
             for (int i = 0; i < _state.Length; i++)
             {
-                resident += _reservation.ResidentBytes(SlotOffset(i) + _guardSize, Options.StackSize);
+                resident += ResidentBytes(i);
             }
         }
         return new StackPoolStatistics(Options.MaxStacks, InUse, Volatile.Read(ref _peak), TotalCheckouts, Exhaustions, RefusedReturns, resident);

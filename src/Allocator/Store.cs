@@ -329,30 +329,27 @@ public sealed class Store<T> : IDisposable
         _slots.Clear();
     }
 
-    private InvalidTokenReason? ValidateStack(StackToken token)
-    {
-        if (token.StoreId != Id)
-        {
-            return token.IsValid ? InvalidTokenReason.WrongOwner : InvalidTokenReason.Unknown;
-        }
-        if (!_stacks.TryGetValue(token.Lease, out StackEntry entry))
-        {
-            return token.Lease > 0 && token.Lease <= _nextLease ? InvalidTokenReason.AlreadyReturned : InvalidTokenReason.Unknown;
-        }
-        return entry.Stack == token.Stack ? null : InvalidTokenReason.Unknown;
-    }
+    private InvalidTokenReason? ValidateStack(StackToken token) =>
+        ValidateLease(token.StoreId, token.Lease, token.IsValid,
+            _stacks.TryGetValue(token.Lease, out StackEntry entry) ? entry.Stack == token.Stack : null);
 
-    private InvalidTokenReason? ValidateSlot(SlotToken token)
+    private InvalidTokenReason? ValidateSlot(SlotToken token) =>
+        ValidateLease(token.StoreId, token.Lease, token.IsValid,
+            _slots.TryGetValue(token.Lease, out SlotToken held) ? held == token : null);
+
+    /// <summary>The rule for both kinds of token: this Store's id, a lease it still holds, and the same resource.
+    /// <paramref name="matchesHeld"/> is null when the lease is not held, otherwise whether the token matches it.</summary>
+    private InvalidTokenReason? ValidateLease(long storeId, long lease, bool isValid, bool? matchesHeld)
     {
-        if (token.StoreId != Id)
+        if (storeId != Id)
         {
-            return token.IsValid ? InvalidTokenReason.WrongOwner : InvalidTokenReason.Unknown;
+            return isValid ? InvalidTokenReason.WrongOwner : InvalidTokenReason.Unknown;
         }
-        if (!_slots.TryGetValue(token.Lease, out SlotToken held))
+        if (matchesHeld is not { } matches)
         {
-            return token.Lease > 0 && token.Lease <= _nextLease ? InvalidTokenReason.AlreadyReturned : InvalidTokenReason.Unknown;
+            return lease > 0 && lease <= _nextLease ? InvalidTokenReason.AlreadyReturned : InvalidTokenReason.Unknown;
         }
-        return held == token ? null : InvalidTokenReason.Unknown;
+        return matches ? null : InvalidTokenReason.Unknown;
     }
 
     private SlotPool PoolOf(SlotKind kind) => kind switch

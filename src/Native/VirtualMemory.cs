@@ -9,15 +9,6 @@ public static class VirtualMemory
     /// <summary>The OS page size in bytes.</summary>
     public static nuint PageSize => s_pageSize;
 
-    /// <summary>Rounds <paramref name="bytes"/> up to a whole number of pages.</summary>
-    /// <exception cref="OverflowException">The rounded size does not fit the address space.</exception>
-    public static nuint RoundUpToPage(nuint bytes)
-    {
-        nuint page = s_pageSize;
-        nuint rounded = checked(bytes + (page - 1)) & ~(page - 1);
-        return rounded;
-    }
-
     /// <summary>True when <paramref name="bytes"/> is a whole number of pages.</summary>
     public static bool IsPageMultiple(nuint bytes) => (bytes & (s_pageSize - 1)) == 0;
 

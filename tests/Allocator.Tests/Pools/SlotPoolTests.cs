@@ -94,6 +94,22 @@ public sealed unsafe class SlotPoolTests
     }
 
     [Fact]
+    public void Flushing_resets_the_pending_batch_before_it_is_full()
+    {
+        using SlotPool pool = NewPool(slots: 4, batch: 4);
+        PooledSlot a = pool.Rent();
+        new Span<byte>((void*)a.BaseAddress, 8).Fill(9);
+        pool.Return(a);
+        Assert.Equal(1, pool.GetStatistics().PendingReset);
+        pool.FlushPendingResets();
+        Assert.Equal(0, pool.GetStatistics().PendingReset);
+        PooledSlot again = pool.Rent();
+        Assert.Equal(a.Index, again.Index);
+        Assert.Equal(0, ((byte*)again.BaseAddress)[0]);
+        pool.Return(again);
+    }
+
+    [Fact]
     public void Grow_makes_more_of_a_memory_accessible_and_shrinking_is_refused()
     {
         using SlotPool pool = NewPool(slots: 1);

@@ -1,18 +1,23 @@
 using System.Diagnostics.Metrics;
+using Allocator.Pooling;
 
 namespace Allocator;
 
 /// <summary>The three pools a sandboxed runtime needs: fiber stacks, instance slots and linear memories.</summary>
-/// <remarks>Stores check resources out of it; it is safe to share across threads.</remarks>
+/// <remarks>Stores check resources out of it; the pools themselves are internal, so nothing gets around a Store.
+/// It is safe to share across threads.</remarks>
 public sealed class PoolingAllocator : IDisposable
 {
-    private readonly PoolingAllocatorMetrics _metrics;
+    private readonly PoolingAllocatorMetrics.Registration _metrics;
     private long _abandonedStores;
+    private int _disposed;
 
     /// <summary>Validates <paramref name="options"/> and reserves every pool up front.</summary>
     /// <param name="options">Pool shapes; checked before anything is reserved.</param>
     /// <param name="meterFactory">Where to create the <c>Allocator.Pooling</c> meter (e.g. from dependency
-    /// injection); without one a plain <see cref="Meter"/> is used.</param>
+    /// injection); without one a process-wide meter of that name is used.</param>
+    /// <exception cref="PoolConfigurationException">An option breaks a rule; nothing was reserved.</exception>
+    /// <exception cref="VirtualMemoryException">The OS refused a reservation; nothing stays reserved.</exception>
     public PoolingAllocator(PoolingAllocatorOptions options, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -21,10 +26,10 @@ public sealed class PoolingAllocator : IDisposable
         Stacks = new StackPool(options.Stacks);
         try
         {
-            Instances = new SlotPool("instances", options.Instances);
+            Instances = new SlotPool(SlotKind.Instance, options.Instances);
             try
             {
-                Memories = new SlotPool("memories", options.Memories);
+                Memories = new SlotPool(SlotKind.Memory, options.Memories);
             }
             catch
             {
@@ -37,7 +42,7 @@ public sealed class PoolingAllocator : IDisposable
             Stacks.Dispose();
             throw;
         }
-        _metrics = new PoolingAllocatorMetrics(this, meterFactory);
+        _metrics = PoolingAllocatorMetrics.Register(this, meterFactory);
     }
 
     /// <summary>Name of the meter whose instruments report in-use, checkouts, exhaustions, refused returns and
@@ -47,25 +52,46 @@ public sealed class PoolingAllocator : IDisposable
     /// <summary>The options the pools were built with.</summary>
     public PoolingAllocatorOptions Options { get; }
 
-    /// <summary>Fiber stacks.</summary>
-    public StackPool Stacks { get; }
-
-    /// <summary>Instance state slots.</summary>
-    public SlotPool Instances { get; }
-
-    /// <summary>Linear memory slots.</summary>
-    public SlotPool Memories { get; }
-
     /// <summary>Stores that were collected without <c>Dispose</c> or <c>IntoData</c>; their finalizer gave their
     /// stacks and slots back. Non-zero means a code path forgets to end its Stores.</summary>
     public long AbandonedStores => Interlocked.Read(ref _abandonedStores);
 
-    internal void CountAbandonedStore() => Interlocked.Increment(ref _abandonedStores);
+    /// <summary>What was still checked out when <see cref="Dispose"/> ran, one line per stack or slot with its
+    /// owner (Store id and label); empty when everything had come back. Those pools stay mapped until it does.</summary>
+    public IReadOnlyList<string> LiveAtDispose { get; private set; } = [];
 
-    /// <summary>Releases the pools (each waits for its last checkout before unmapping).</summary>
+    internal StackPool Stacks { get; }
+
+    internal SlotPool Instances { get; }
+
+    internal SlotPool Memories { get; }
+
+    /// <summary>A snapshot of the stack pool.</summary>
+    public StackPoolStatistics GetStackStatistics() => Stacks.GetStatistics();
+
+    /// <summary>A snapshot of the instance slot pool.</summary>
+    public SlotPoolStatistics GetInstanceStatistics() => Instances.GetStatistics();
+
+    /// <summary>A snapshot of the linear memory pool.</summary>
+    public SlotPoolStatistics GetMemoryStatistics() => Memories.GetStatistics();
+
+    /// <summary>Every stack and slot checked out now, one line each with its owner.</summary>
+    public IReadOnlyList<string> DescribeLiveCheckouts() =>
+        [.. Stacks.DescribeCheckouts(), .. Instances.DescribeCheckouts(), .. Memories.DescribeCheckouts()];
+
+    internal void CountAbandonedStore(long storeId) => Interlocked.Increment(ref _abandonedStores);
+
+    /// <summary>Refuses new checkouts and releases the pools. Whatever is still checked out is reported in
+    /// <see cref="LiveAtDispose"/>, and its pool stays mapped until the last of it comes back, so live frames and
+    /// guest memory are never unmapped.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         _metrics.Dispose();
+        LiveAtDispose = DescribeLiveCheckouts();
         Memories.Dispose();
         Instances.Dispose();
         Stacks.Dispose();

@@ -1,57 +1,148 @@
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 
 namespace Allocator;
 
 /// <summary>Publishes the pools' counters as <see cref="System.Diagnostics.Metrics"/> instruments.</summary>
-/// <remarks>Every instrument is observable: values are read from the pools' own counters when a listener asks,
-/// so checkout and return pay nothing for telemetry. EventPipe is off under NativeAOT, but MeterListener and
-/// OpenTelemetry exporters work there.</remarks>
-internal sealed class PoolingAllocatorMetrics : IDisposable
+/// <remarks>
+/// <para>Every instrument is observable: values are read from the pools' own counters when a listener asks, so
+/// checkout and return pay nothing for telemetry. EventPipe is off under NativeAOT, but MeterListener and
+/// OpenTelemetry exporters work there.</para>
+/// <para>A meter's instruments cannot be removed, and an <see cref="IMeterFactory"/> hands every allocator the same
+/// cached meter. So instruments are created once per meter and report every allocator registered with it, each
+/// tagged with its <c>allocator.id</c>; an allocator is held weakly and leaves on Dispose, so disposed or forgotten
+/// allocators are neither reported nor kept alive.</para>
+/// </remarks>
+internal static class PoolingAllocatorMetrics
 {
     /// <summary>The meter name to listen for.</summary>
     public const string MeterName = "Allocator.Pooling";
 
-    private readonly Meter _meter;
+    private static readonly Lazy<Meter> s_sharedMeter = new(() => new Meter(MeterName));
+    private static readonly ConditionalWeakTable<Meter, Instruments> s_instruments = new();
+    private static long s_nextId;
 
-    public PoolingAllocatorMetrics(PoolingAllocator allocator, IMeterFactory? meterFactory)
+    public static Registration Register(PoolingAllocator allocator, IMeterFactory? meterFactory)
     {
-        _meter = meterFactory?.Create(new MeterOptions(MeterName)) ?? new Meter(MeterName);
-        var stacks = new KeyValuePair<string, object?>("pool", "stacks");
-        var instances = new KeyValuePair<string, object?>("pool", "instances");
-        var memories = new KeyValuePair<string, object?>("pool", "memories");
-
-        _meter.CreateObservableUpDownCounter("allocator.pool.in_use", () => new[]
-        {
-            new Measurement<int>(allocator.Stacks.InUse, stacks),
-            new Measurement<int>(allocator.Instances.InUse, instances),
-            new Measurement<int>(allocator.Memories.InUse, memories),
-        }, unit: "{slot}", description: "Slots or stacks checked out now.");
-        _meter.CreateObservableCounter("allocator.pool.checkouts", () => new[]
-        {
-            new Measurement<long>(allocator.Stacks.TotalCheckouts, stacks),
-            new Measurement<long>(allocator.Instances.TotalCheckouts, instances),
-            new Measurement<long>(allocator.Memories.TotalCheckouts, memories),
-        }, unit: "{checkout}", description: "Successful checkouts.");
-        _meter.CreateObservableCounter("allocator.pool.exhaustions", () => new[]
-        {
-            new Measurement<long>(allocator.Stacks.Exhaustions, stacks),
-            new Measurement<long>(allocator.Instances.Exhaustions, instances),
-            new Measurement<long>(allocator.Memories.Exhaustions, memories),
-        }, unit: "{checkout}", description: "Checkouts that found the pool empty.");
-        _meter.CreateObservableCounter("allocator.pool.refused_returns", () => new[]
-        {
-            new Measurement<long>(allocator.Stacks.RefusedReturns, stacks),
-            new Measurement<long>(allocator.Instances.RefusedReturns, instances),
-            new Measurement<long>(allocator.Memories.RefusedReturns, memories),
-        }, unit: "{return}", description: "Returns refused as foreign, stale or double.");
-        _meter.CreateObservableCounter("allocator.store.abandoned", () => allocator.AbandonedStores, unit: "{store}",
-            description: "Stores collected without Dispose or IntoData; their finalizer returned their stacks and slots.");
-        _meter.CreateObservableCounter("allocator.pool.affinity_hits", () => new[]
-        {
-            new Measurement<long>(allocator.Instances.AffinityHits, instances),
-            new Measurement<long>(allocator.Memories.AffinityHits, memories),
-        }, unit: "{checkout}", description: "Checkouts that got the slot their key used last.");
+        Meter meter = meterFactory?.Create(new MeterOptions(MeterName)) ?? s_sharedMeter.Value;
+        Instruments instruments = s_instruments.GetValue(meter, static m => new Instruments(m));
+        return instruments.Add(allocator, Interlocked.Increment(ref s_nextId));
     }
 
-    public void Dispose() => _meter.Dispose();
+    /// <summary>An allocator's place in its meter's report; Dispose takes it out.</summary>
+    internal sealed class Registration(Instruments instruments, long id) : IDisposable
+    {
+        public void Dispose() => instruments.Remove(id);
+    }
+
+    internal sealed class Instruments
+    {
+        private readonly object _lock = new();
+        private readonly Dictionary<long, WeakReference<PoolingAllocator>> _allocators = new();
+
+        public Instruments(Meter meter)
+        {
+            meter.CreateObservableUpDownCounter("allocator.pool.in_use", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.Stacks.InUse, tags.Stacks),
+                new Measurement<long>(a.Instances.InUse, tags.Instances),
+                new Measurement<long>(a.Memories.InUse, tags.Memories),
+            ]), unit: "{slot}", description: "Slots or stacks checked out now.");
+            meter.CreateObservableCounter("allocator.pool.checkouts", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.Stacks.TotalCheckouts, tags.Stacks),
+                new Measurement<long>(a.Instances.TotalCheckouts, tags.Instances),
+                new Measurement<long>(a.Memories.TotalCheckouts, tags.Memories),
+            ]), unit: "{checkout}", description: "Successful checkouts.");
+            meter.CreateObservableCounter("allocator.pool.exhaustions", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.Stacks.Exhaustions, tags.Stacks),
+                new Measurement<long>(a.Instances.Exhaustions, tags.Instances),
+                new Measurement<long>(a.Memories.Exhaustions, tags.Memories),
+            ]), unit: "{checkout}", description: "Checkouts that found the pool empty.");
+            meter.CreateObservableCounter("allocator.pool.refused_returns", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.Stacks.RefusedReturns, tags.Stacks),
+                new Measurement<long>(a.Instances.RefusedReturns, tags.Instances),
+                new Measurement<long>(a.Memories.RefusedReturns, tags.Memories),
+            ]), unit: "{return}", description: "Returns refused as foreign, stale or double.");
+            meter.CreateObservableCounter("allocator.pool.affinity_hits", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.Instances.AffinityHits, tags.Instances),
+                new Measurement<long>(a.Memories.AffinityHits, tags.Memories),
+            ]), unit: "{checkout}", description: "Checkouts that got the slot their key used last.");
+            meter.CreateObservableCounter("allocator.store.abandoned", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.AbandonedStores, tags.Allocator),
+            ]), unit: "{store}", description: "Stores collected without Dispose or IntoData; their finalizer returned their stacks and slots.");
+        }
+
+        /// <summary>Allocators this meter reports now (for tests).</summary>
+        public int Count
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _allocators.Count;
+                }
+            }
+        }
+
+        public Registration Add(PoolingAllocator allocator, long id)
+        {
+            lock (_lock)
+            {
+                _allocators.Add(id, new WeakReference<PoolingAllocator>(allocator));
+            }
+            return new Registration(this, id);
+        }
+
+        public void Remove(long id)
+        {
+            lock (_lock)
+            {
+                _allocators.Remove(id);
+            }
+        }
+
+        private List<Measurement<long>> Observe(Func<PoolingAllocator, Tags, Measurement<long>[]> measure)
+        {
+            var all = new List<Measurement<long>>();
+            lock (_lock)
+            {
+                List<long>? gone = null;
+                foreach ((long id, WeakReference<PoolingAllocator> reference) in _allocators)
+                {
+                    if (reference.TryGetTarget(out PoolingAllocator? allocator))
+                    {
+                        all.AddRange(measure(allocator, new Tags(id)));
+                    }
+                    else
+                    {
+                        (gone ??= new()).Add(id);
+                    }
+                }
+                gone?.ForEach(id => _allocators.Remove(id));
+            }
+            return all;
+        }
+    }
+
+    /// <summary>The tags of one allocator's measurements.</summary>
+    internal readonly struct Tags(long id)
+    {
+        private readonly KeyValuePair<string, object?> _allocator = new("allocator.id", id);
+
+        public KeyValuePair<string, object?>[] Allocator => [_allocator];
+
+        public KeyValuePair<string, object?>[] Stacks => [_allocator, new("pool", "stacks")];
+
+        public KeyValuePair<string, object?>[] Instances => [_allocator, new("pool", "instances")];
+
+        public KeyValuePair<string, object?>[] Memories => [_allocator, new("pool", "memories")];
+    }
+
+    /// <summary>How many allocators <paramref name="meter"/> reports now (for tests).</summary>
+    internal static int RegisteredCount(Meter meter) => s_instruments.TryGetValue(meter, out Instruments? instruments) ? instruments.Count : 0;
 }

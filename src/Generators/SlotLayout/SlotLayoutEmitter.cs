@@ -81,14 +81,16 @@ internal static class SlotLayoutEmitter
             w.WriteLine("_slotBase = slotBase;");
         }
         w.WriteLine();
-        w.WriteLine("/// <summary>A view of a slot rented from a pool; its capacity must hold <see cref=\"SlotSize\"/> bytes.</summary>");
-        w.WriteLine($"public {name}(global::Allocator.PooledSlot slot)");
-        using (w.WriteBlock("    : this(slot.BaseAddress)"))
+        w.WriteLine("/// <summary>A view of a slot <paramref name=\"store\"/> holds; at least <see cref=\"AccessibleSize\"/> bytes of it must be read-write.</summary>");
+        using (w.WriteBlock($"public static {name} Of<TData>(global::Allocator.Store<TData> store, global::Allocator.SlotToken slot)"))
         {
-            using (w.WriteBlock("if (slot.Capacity < SlotSize)"))
+            w.WriteLine("global::System.ArgumentNullException.ThrowIfNull(store);");
+            w.WriteLine("nuint accessible = store.GetAccessibleBytes(slot);");
+            using (w.WriteBlock("if (accessible < (nuint)AccessibleSize)"))
             {
-                w.WriteLine("ThrowSlotTooSmall(slot.Capacity);");
+                w.WriteLine("ThrowSlotTooSmall(accessible);");
             }
+            w.WriteLine($"return new {name}(store.GetSlotAddress(slot));");
         }
         w.WriteLine();
         w.WriteLine("/// <summary>The slot's first byte.</summary>");
@@ -141,8 +143,8 @@ internal static class SlotLayoutEmitter
         w.WriteLine($"    throw new global::System.ArgumentException($\"A slot base must be a non-zero multiple of {{PageSize}}, not 0x{{slotBase:X}}.\", nameof(slotBase));");
         w.WriteLine();
         w.WriteLine("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]");
-        w.WriteLine("private static void ThrowSlotTooSmall(nuint capacity) =>");
-        w.WriteLine($"    throw new global::System.ArgumentException($\"The slot holds {{capacity}} bytes but {name} needs {{SlotSize}}.\", \"slot\");");
+        w.WriteLine("private static void ThrowSlotTooSmall(nuint accessible) =>");
+        w.WriteLine($"    throw new global::System.ArgumentException($\"The slot has {{accessible}} read-write bytes but {name} needs {{AccessibleSize}}.\", \"slot\");");
         w.WriteLine();
         w.WriteLine("[global::System.Runtime.CompilerServices.MethodImpl(global::System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]");
         w.WriteLine("private static void ThrowRegionTooSmall(string region, long needed, int size) =>");

@@ -1,0 +1,28 @@
+using System.Runtime.InteropServices;
+
+namespace Allocator.Fibers;
+
+/// <summary>Mirror of <c>struct allocator_fiber_ctx</c> in <c>native/fiber.h</c>; the native library owns its
+/// layout (it lives at the top of the fiber stack). Change both together and bump the ABI version.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct NativeFiberContext
+{
+    public nint FiberStackPointer;
+    public nint ParentStackPointer;
+    public nint StackLimit;
+    public nint StackBase;
+    public NativeFiberState State;
+    public NativeFiberResumeStatus ResumeStatus;
+    public nint Value;
+    public nint HostArguments;
+    public int HostFunction;
+    public int HostArgumentCount;
+    public int TrapCode;
+    public int Cancelled;
+
+    /// <summary><c>sync_host</c>: serves host calls on the driver's stack, or null.</summary>
+    public nint SyncHost;
+
+    /// <summary><c>sync_state</c>: passed to <see cref="SyncHost"/>.</summary>
+    public nint SyncState;
+}

@@ -1,0 +1,14 @@
+namespace Allocator.Fibers;
+
+/// <summary><c>enum allocator_fiber_state</c>: where a native fiber stopped.</summary>
+internal enum NativeFiberState
+{
+    /// <summary>The native side refused to resume: the fiber is running or finished.</summary>
+    Invalid = -1,
+    Created = 0,
+    Running = 1,
+    HostCall = 2,
+    Completed = 3,
+    Trapped = 4,
+    Cancelled = 5,
+}

@@ -1,0 +1,72 @@
+using System.Runtime.InteropServices;
+using Allocator.Fibers;
+
+namespace Allocator;
+
+internal static partial class Interop
+{
+    /// <summary>Imports of libAllocatorNative's fiber API (<c>src/Native/fiber.h</c>).</summary>
+    /// <remarks>
+    /// Every import is an ordinary P/Invoke with a GC transition: while a fiber runs, the thread is in preemptive
+    /// mode, so the GC never waits for it and never looks at the fiber stack, which only ever holds native frames.
+    /// <c>[SuppressGCTransition]</c> must never be used here: a fiber can run for as long as its guest likes.
+    /// </remarks>
+    internal static unsafe partial class AllocatorNative
+    {
+        /// <summary>The ABI this assembly was written against; the loaded library must report the same.</summary>
+        public const int AbiVersion = 2;
+
+        /// <summary>Smallest stack <see cref="Init"/> accepts (room for signal frames plus some guest frames).</summary>
+        public const int MinimumStackSize = 16 * 1024;
+
+        private const string Library = "AllocatorNative";
+
+        private static int s_abiChecked;
+
+        [LibraryImport(Library, EntryPoint = "allocator_fiber_abi_version")]
+        private static partial int LoadedAbiVersion();
+
+        [LibraryImport(Library, EntryPoint = "allocator_fiber_init")]
+        private static partial NativeFiberContext* InitCore(nint stackLimit, nuint stackSize, nint entry, nint argument);
+
+        /// <summary>Runs the fiber until it makes a host call, completes, traps or finishes cancelling.</summary>
+        [LibraryImport(Library, EntryPoint = "allocator_fiber_resume")]
+        public static partial NativeFiberState Resume(NativeFiberContext* context, NativeFiberResumeStatus status, nint value);
+
+        /// <summary>Lets host calls be served synchronously by <paramref name="syncHost"/> on the driver's stack
+        /// (<c>intptr_t sync_host(void* state, int32_t fn, const intptr_t* args, int32_t nargs, int32_t* status)</c>).</summary>
+        [LibraryImport(Library, EntryPoint = "allocator_fiber_set_sync_host")]
+        public static partial void SetSyncHost(NativeFiberContext* context, nint syncHost, nint state);
+
+        /// <summary>Prepares a fiber whose context sits at the top of [<paramref name="stackLimit"/>,
+        /// <paramref name="stackLimit"/> + <paramref name="stackSize"/>); null if the stack is too small.</summary>
+        public static NativeFiberContext* Init(nint stackLimit, nuint stackSize, nint entry, nint argument)
+        {
+            EnsureAbi();
+            return InitCore(stackLimit, stackSize, entry, argument);
+        }
+
+        private static void EnsureAbi()
+        {
+            if (Volatile.Read(ref s_abiChecked) != 0)
+            {
+                return;
+            }
+            int loaded;
+            try
+            {
+                loaded = LoadedAbiVersion();
+            }
+            catch (DllNotFoundException ex)
+            {
+                throw new PlatformNotSupportedException(
+                    $"Fibers need libAllocatorNative (built for linux-x64 from src/Native), which was not found next to the application: {ex.Message}", ex);
+            }
+            if (loaded != AbiVersion)
+            {
+                throw new InvalidOperationException($"libAllocatorNative has fiber ABI {loaded}, this assembly expects {AbiVersion}: the native library and Allocator.dll come from different builds.");
+            }
+            Volatile.Write(ref s_abiChecked, 1);
+        }
+    }
+}

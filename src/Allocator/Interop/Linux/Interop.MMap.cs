@@ -1,0 +1,49 @@
+using Allocator.Memory;
+using System.Runtime.Versioning;
+using Tmds.Linux;
+
+namespace Allocator;
+
+internal static partial class Interop
+{
+    /// <summary>mmap, mprotect, madvise and mincore through Tmds.LibC.</summary>
+    /// <remarks>Tmds.LibC ships its implementation only for Linux RIDs, so every call stays inside this class and
+    /// errors come back as errno values for <see cref="VirtualMemory"/> to turn into exceptions.</remarks>
+    [SupportedOSPlatform("linux")]
+    internal static unsafe class Sys
+    {
+        public static nuint PageSize => (nuint)LibC.getpagesize();
+
+        public static int Errno => LibC.errno;
+
+        /// <summary>PROT_NONE + MAP_NORESERVE: address space only, no commit charge until pages are made
+        /// accessible. Returns 0 on failure.</summary>
+        public static nint Reserve(nuint size)
+        {
+            void* address = LibC.mmap(null, (size_t)(ulong)size, LibC.PROT_NONE,
+                LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_NORESERVE, -1, 0);
+            return address == LibC.MAP_FAILED ? 0 : (nint)address;
+        }
+
+        public static bool Release(nint address, nuint size) => LibC.munmap((void*)address, (size_t)(ulong)size) == 0;
+
+        public static bool Protect(nint address, nuint size, MemoryProtection protection) =>
+            LibC.mprotect((void*)address, (size_t)(ulong)size, ToProt(protection)) == 0;
+
+        /// <summary>For private anonymous memory MADV_DONTNEED frees the pages now; the next touch reads zeros.</summary>
+        public static bool Discard(nint address, nuint size) =>
+            LibC.madvise((void*)address, (size_t)(ulong)size, LibC.MADV_DONTNEED) == 0;
+
+        /// <summary>mincore over whole pages; <paramref name="vector"/> gets one byte per page.</summary>
+        public static bool Residency(nint address, nuint size, byte* vector) =>
+            LibC.mincore((void*)address, (size_t)(ulong)size, vector) == 0;
+
+        private static int ToProt(MemoryProtection protection) => protection switch
+        {
+            MemoryProtection.NoAccess => LibC.PROT_NONE,
+            MemoryProtection.ReadOnly => LibC.PROT_READ,
+            MemoryProtection.ReadWrite => LibC.PROT_READ | LibC.PROT_WRITE,
+            _ => throw new ArgumentOutOfRangeException(nameof(protection), protection, "Unknown protection."),
+        };
+    }
+}

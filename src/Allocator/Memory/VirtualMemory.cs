@@ -1,0 +1,134 @@
+using System.Diagnostics;
+
+namespace Allocator.Memory;
+
+/// <summary>Reserve, protect, discard, query and release virtual memory on Linux and Windows.</summary>
+/// <remarks>Every reservation is owned by a <see cref="MemoryReservation"/>; this class only dispatches to the
+/// <see cref="Interop"/> partials and turns their failures into <see cref="VirtualMemoryException"/>.</remarks>
+internal static unsafe class VirtualMemory
+{
+    /// <summary>Pages asked about per mincore / QueryWorkingSetEx call: the answer goes to a fixed stack buffer,
+    /// so a huge range never needs a huge (or truncated) array.</summary>
+    internal const int ResidencyChunkPages = 1024;
+
+    private static readonly nuint s_pageSize = QueryPageSize();
+
+    /// <summary>The OS page size in bytes.</summary>
+    public static nuint PageSize => s_pageSize;
+
+    /// <summary>True when <paramref name="bytes"/> is a whole number of pages.</summary>
+    public static bool IsPageMultiple(nuint bytes) => (bytes & (s_pageSize - 1)) == 0;
+
+    /// <summary>Reserves <paramref name="size"/> bytes of inaccessible address space (no physical memory).</summary>
+    public static MemoryReservation Reserve(nuint size)
+    {
+        Debug.Assert(size > 0 && IsPageMultiple(size), "Pools reserve whole pages, validated before they get here.");
+        int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Reserve, size);
+        nint address = injected != 0 ? 0
+            : OperatingSystem.IsWindows() ? Interop.Kernel32.Reserve(size)
+            : OperatingSystem.IsLinux() ? Interop.Sys.Reserve(size)
+            : throw Unsupported();
+        if (address == 0)
+        {
+            string call = OperatingSystem.IsWindows() ? "VirtualAlloc(MEM_RESERVE)" : "mmap";
+            throw new VirtualMemoryException(call, injected != 0 ? injected : LastError(), size);
+        }
+        return new MemoryReservation(address, size);
+    }
+
+    internal static bool Release(nint address, nuint size) =>
+        OperatingSystem.IsWindows() ? Interop.Kernel32.Release(address)
+        : OperatingSystem.IsLinux() && Interop.Sys.Release(address, size);
+
+    internal static void Protect(nint address, nuint size, MemoryProtection protection)
+    {
+        string call = $"mprotect({protection})";
+        int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Protect, size);
+        bool ok = injected == 0 && (OperatingSystem.IsWindows() ? Interop.Kernel32.Protect(address, size, protection, out call)
+            : OperatingSystem.IsLinux() ? Interop.Sys.Protect(address, size, protection)
+            : throw Unsupported());
+        if (!ok)
+        {
+            throw new VirtualMemoryException(call, injected != 0 ? injected : LastError(), size);
+        }
+    }
+
+    internal static void Discard(nint address, nuint size)
+    {
+        string call = "madvise(MADV_DONTNEED)";
+        int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Discard, size);
+        bool ok = injected == 0 && (OperatingSystem.IsWindows() ? Interop.Kernel32.Discard(address, size, out call)
+            : OperatingSystem.IsLinux() ? Interop.Sys.Discard(address, size)
+            : throw Unsupported());
+        if (!ok)
+        {
+            throw new VirtualMemoryException(call, injected != 0 ? injected : LastError(), size);
+        }
+    }
+
+    /// <summary>Bytes of [address, address + size) resident in physical memory, asked in chunks of
+    /// <see cref="ResidencyChunkPages"/> pages through a fixed buffer.</summary>
+    internal static nuint ResidentBytes(nint address, nuint size)
+    {
+        nuint pages = (size + s_pageSize - 1) / s_pageSize;
+        nuint resident = 0;
+        for (nuint done = 0; done < pages; done += ResidencyChunkPages)
+        {
+            int chunk = (int)Math.Min(pages - done, ResidencyChunkPages);
+            resident += ResidentPages(address + (nint)(done * s_pageSize), chunk) * s_pageSize;
+        }
+        return resident;
+    }
+
+    private static nuint ResidentPages(nint address, int pages)
+    {
+        Debug.Assert(pages is > 0 and <= ResidencyChunkPages);
+        nuint bytes = (nuint)pages * s_pageSize;
+        int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Residency, bytes);
+        nuint resident = 0;
+        if (OperatingSystem.IsWindows())
+        {
+            Interop.Kernel32.WorkingSetExInformation* info = stackalloc Interop.Kernel32.WorkingSetExInformation[pages];
+            for (int i = 0; i < pages; i++)
+            {
+                info[i] = new() { VirtualAddress = address + (nint)((nuint)i * s_pageSize) };
+            }
+            if (injected != 0 || !Interop.Kernel32.Residency(info, pages))
+            {
+                throw new VirtualMemoryException("QueryWorkingSetEx", injected != 0 ? injected : LastError(), bytes);
+            }
+            for (int i = 0; i < pages; i++)
+            {
+                resident += info[i].Attributes & 1;
+            }
+            return resident;
+        }
+        if (!OperatingSystem.IsLinux())
+        {
+            throw Unsupported();
+        }
+        byte* vector = stackalloc byte[pages];
+        if (injected != 0 || !Interop.Sys.Residency(address, bytes, vector))
+        {
+            throw new VirtualMemoryException("mincore", injected != 0 ? injected : LastError(), bytes);
+        }
+        for (int i = 0; i < pages; i++)
+        {
+            resident += (nuint)(vector[i] & 1);
+        }
+        return resident;
+    }
+
+    private static int LastError() =>
+        OperatingSystem.IsWindows() ? Interop.Kernel32.LastError
+        : OperatingSystem.IsLinux() ? Interop.Sys.Errno
+        : 0;
+
+    private static nuint QueryPageSize() =>
+        OperatingSystem.IsWindows() ? Interop.Kernel32.PageSize
+        : OperatingSystem.IsLinux() ? Interop.Sys.PageSize
+        : (nuint)Environment.SystemPageSize;
+
+    private static PlatformNotSupportedException Unsupported() =>
+        new("Allocator's virtual memory layer supports Linux and Windows.");
+}

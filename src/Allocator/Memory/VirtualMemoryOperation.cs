@@ -1,0 +1,14 @@
+namespace Allocator.Memory;
+
+/// <summary>The OS calls of the memory layer, named for fault injection.</summary>
+internal enum VirtualMemoryOperation
+{
+    /// <summary>mmap / VirtualAlloc(MEM_RESERVE).</summary>
+    Reserve,
+    /// <summary>mprotect / VirtualAlloc(MEM_COMMIT) + VirtualProtect / VirtualFree(MEM_DECOMMIT).</summary>
+    Protect,
+    /// <summary>madvise(MADV_DONTNEED) / decommit + recommit.</summary>
+    Discard,
+    /// <summary>mincore / QueryWorkingSetEx.</summary>
+    Residency,
+}

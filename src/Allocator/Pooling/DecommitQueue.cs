@@ -1,0 +1,167 @@
+using System.Diagnostics;
+
+namespace Allocator.Pooling;
+
+/// <summary>What a <see cref="DecommitQueue"/> asks of its pool.</summary>
+internal interface IDecommitTarget
+{
+    /// <summary>Makes a returned slot fit for its next user (zero, discard, protect). May throw
+    /// <see cref="VirtualMemoryException"/>; the slot then stays queued and is tried again later.</summary>
+    void Reset(int index);
+
+    /// <summary>Hands a reset slot to the free lists.</summary>
+    void Free(int index);
+}
+
+/// <summary>Returned slots on their way back to the free lists, reset one at a time or in batches (Wasmtime's
+/// <c>decommit_queue.rs</c>): one policy for both pools, so stacks and slots reset, retry and drain alike.</summary>
+/// <remarks>
+/// <para>A slot is never freed unreset: a reset that throws leaves it pending, and the next flush tries again, so a
+/// failed madvise loses nothing. With a batch size of one the reset runs at once on the returning thread without a
+/// lock; larger batches collect slots and reset them together when the batch is full or a checkout finds no free
+/// slot.</para>
+/// <para>Invariant: every returned slot is in exactly one place: pending, in flight (taken by a flusher), or freed.</para>
+/// </remarks>
+internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
+{
+    private readonly object _lock = new();
+    private readonly List<int> _pending = new();
+    private int _inFlight;
+
+    /// <summary>Slots waiting for their reset.</summary>
+    public int Pending
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
+    /// <summary>Slots waiting or being reset now: not free yet, not checked out either.</summary>
+    public int Unsettled
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pending.Count + _inFlight;
+            }
+        }
+    }
+
+    /// <summary>Queues a returned slot; resets the batch when it is full. A reset failure propagates, with every
+    /// slot that was not reset still pending.</summary>
+    public void Enqueue(int index)
+    {
+        if (batchSize == 1 && Volatile.Read(ref _inFlight) == 0)
+        {
+            ResetOne(index);
+            return;
+        }
+        int[]? batch = null;
+        lock (_lock)
+        {
+            _pending.Add(index);
+            if (_pending.Count >= batchSize)
+            {
+                batch = TakeAll();
+            }
+        }
+        if (batch is not null)
+        {
+            ResetAndFree(batch);
+        }
+    }
+
+    /// <summary>Resets and frees every pending slot now; if none is pending but a flush is in flight, waits for it.
+    /// Returns false when there was nothing to flush or wait for.</summary>
+    public bool FlushOrWait()
+    {
+        int[] batch;
+        lock (_lock)
+        {
+            if (_pending.Count == 0)
+            {
+                if (_inFlight == 0)
+                {
+                    return false;
+                }
+                Monitor.Wait(_lock);
+                return true;
+            }
+            batch = TakeAll();
+        }
+        ResetAndFree(batch);
+        return true;
+    }
+
+    /// <summary>Takes every pending slot without resetting it: the pool is being torn down and will never hand them
+    /// out again, so they need no reset.</summary>
+    public int[] DropPending()
+    {
+        lock (_lock)
+        {
+            int[] dropped = _pending.ToArray();
+            _pending.Clear();
+            return dropped;
+        }
+    }
+
+    private void ResetOne(int index)
+    {
+        try
+        {
+            target.Reset(index);
+        }
+        catch
+        {
+            lock (_lock)
+            {
+                _pending.Add(index);
+            }
+            throw;
+        }
+        target.Free(index);
+    }
+
+    private int[] TakeAll()
+    {
+        Debug.Assert(Monitor.IsEntered(_lock));
+        int[] batch = _pending.ToArray();
+        _pending.Clear();
+        _inFlight += batch.Length;
+        return batch;
+    }
+
+    private void ResetAndFree(int[] batch)
+    {
+        int done = 0;
+        try
+        {
+            for (; done < batch.Length; done++)
+            {
+                target.Reset(batch[done]);
+            }
+        }
+        finally
+        {
+            for (int i = 0; i < done; i++)
+            {
+                target.Free(batch[i]);
+            }
+            lock (_lock)
+            {
+                // The failed slot and those after it go back to pending, never to the free lists unreset.
+                for (int i = done; i < batch.Length; i++)
+                {
+                    _pending.Add(batch[i]);
+                }
+                _inFlight -= batch.Length;
+                Monitor.PulseAll(_lock);
+            }
+        }
+    }
+}

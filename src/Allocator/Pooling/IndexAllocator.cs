@@ -1,0 +1,170 @@
+using System.Diagnostics;
+
+namespace Allocator.Pooling;
+
+/// <summary>Which free slot a checkout gets: the free/warm/affine policy of both pools, apart from their memory
+/// (Wasmtime's <c>index_allocator.rs</c> plays the same part).</summary>
+/// <remarks>
+/// <para>A free slot is either cold (it remembers no key) or warm (it remembers the affinity key of its last user, at
+/// most <c>maxWarm</c> of them, oldest forgotten first). A checkout with a key takes that key's most recent warm slot
+/// (an affinity hit), else a cold slot, else the oldest warm slot.</para>
+/// <para>Cold slots sit on a lock-free LIFO, so the most recently used, still-resident slot goes out first. Without
+/// affinity (stacks; slot pools with <c>maxWarm</c> = 0) each core also parks one freed slot for its own next
+/// checkout, so steady-state checkout and return touch only memory that core owns. Warm slots need a lock; it is
+/// taken only when affinity is on and a key is involved.</para>
+/// </remarks>
+internal sealed class IndexAllocator
+{
+    private readonly FreeIndexStack _cold;
+    private readonly PerCoreSlotCache? _parked;
+    private readonly int _maxWarm;
+    private readonly object _warmLock = new();
+    private readonly LinkedList<int> _warmLru = new();
+    private readonly LinkedListNode<int>?[] _warmNode;
+    private readonly Dictionary<object, Stack<int>> _warmByKey = new();
+    private readonly object?[] _key;
+    private int _warmCount;
+
+    public IndexAllocator(int capacity, int maxWarm)
+    {
+        Debug.Assert(maxWarm >= 0 && maxWarm <= capacity);
+        Capacity = capacity;
+        _maxWarm = maxWarm;
+        _cold = new FreeIndexStack(capacity);
+        _parked = maxWarm == 0 ? new PerCoreSlotCache() : null;
+        _warmNode = maxWarm == 0 ? [] : new LinkedListNode<int>?[capacity];
+        _key = maxWarm == 0 ? [] : new object?[capacity];
+    }
+
+    public int Capacity { get; }
+
+    /// <summary>Free slots now, cold, parked and warm (a snapshot while others allocate and free).</summary>
+    public int FreeCount => _cold.Count + (_parked?.Count ?? 0) + Volatile.Read(ref _warmCount);
+
+    /// <summary>Free slots that remember a key.</summary>
+    public int WarmCount => Volatile.Read(ref _warmCount);
+
+    /// <summary>Takes a free slot into <paramref name="index"/>, preferring the one <paramref name="key"/> used last;
+    /// <paramref name="affinityHit"/> tells whether it got that one.</summary>
+    public bool TryAllocate(object? key, out int index, out bool affinityHit)
+    {
+        affinityHit = false;
+        if (key is not null && Volatile.Read(ref _warmCount) > 0)
+        {
+            lock (_warmLock)
+            {
+                if (_warmByKey.TryGetValue(key, out Stack<int>? sameKey))
+                {
+                    affinityHit = true;
+                    index = RemoveWarm(sameKey.Peek());
+                    return true;
+                }
+            }
+        }
+        if (_parked is not null && _parked.TryTake(out index))
+        {
+            return true;
+        }
+        if (_cold.TryPop(out index, out _) || (_parked is not null && _parked.TrySteal(out index)))
+        {
+            return true;
+        }
+        if (Volatile.Read(ref _warmCount) > 0)
+        {
+            lock (_warmLock)
+            {
+                if (_warmLru.First is { } oldest)
+                {
+                    // No cold slot left: reuse the slot whose key has waited longest.
+                    index = RemoveWarm(oldest.Value);
+                    return true;
+                }
+            }
+        }
+        index = -1;
+        return false;
+    }
+
+    /// <summary>Gives a slot back; with a <paramref name="key"/> (and affinity on) it stays warm for that key.</summary>
+    public void Free(int index, object? key)
+    {
+        Debug.Assert((uint)index < (uint)Capacity);
+        if (key is null || _maxWarm == 0)
+        {
+            if (_parked is null || !_parked.TryPark(index))
+            {
+                _cold.Push(index);
+            }
+            return;
+        }
+        int forgotten = -1;
+        lock (_warmLock)
+        {
+            Debug.Assert(_key[index] is null && _warmNode[index] is null, "A slot is freed once per checkout.");
+            _key[index] = key;
+            if (!_warmByKey.TryGetValue(key, out Stack<int>? slots))
+            {
+                slots = new Stack<int>();
+                _warmByKey.Add(key, slots);
+            }
+            slots.Push(index);
+            _warmNode[index] = _warmLru.AddLast(index);
+            Volatile.Write(ref _warmCount, _warmLru.Count);
+            if (_warmLru.Count > _maxWarm)
+            {
+                forgotten = RemoveWarm(_warmLru.First!.Value);
+            }
+        }
+        if (forgotten >= 0)
+        {
+            _cold.Push(forgotten);
+        }
+    }
+
+    /// <summary>Makes every free slot cold: after this no free slot remembers any key.</summary>
+    public void ForgetAllKeys()
+    {
+        var forgotten = new List<int>();
+        lock (_warmLock)
+        {
+            while (_warmLru.First is { } oldest)
+            {
+                forgotten.Add(RemoveWarm(oldest.Value));
+            }
+        }
+        foreach (int index in forgotten)
+        {
+            _cold.Push(index);
+        }
+    }
+
+    /// <summary>Under <see cref="_warmLock"/>: takes a warm slot out of every warm structure.</summary>
+    private int RemoveWarm(int index)
+    {
+        object key = _key[index]!;
+        Stack<int> slots = _warmByKey[key];
+        // Warm slots of one key are few; rebuilding without the index keeps the structure simple.
+        if (slots.Peek() == index)
+        {
+            slots.Pop();
+        }
+        else
+        {
+            int[] rest = slots.Where(s => s != index).Reverse().ToArray();
+            slots.Clear();
+            foreach (int s in rest)
+            {
+                slots.Push(s);
+            }
+        }
+        if (slots.Count == 0)
+        {
+            _warmByKey.Remove(key);
+        }
+        _warmLru.Remove(_warmNode[index]!);
+        _warmNode[index] = null;
+        _key[index] = null;
+        Volatile.Write(ref _warmCount, _warmLru.Count);
+        return index;
+    }
+}

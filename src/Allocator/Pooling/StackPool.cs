@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Allocator.Memory;
+
+namespace Allocator.Pooling;
+
+/// <summary>A fixed set of stacks carved out of one reservation, each with a guard page below it. Internal: stacks
+/// reach users only through a Store.</summary>
+/// <remarks>
+/// Layout of slot i: [guard page][stack of StackSize bytes], slots back to back. Checkout and return are O(1) and
+/// lock-free. Each slot carries a 64-bit state word: even = free, odd = checked out, the odd value being the
+/// checkout's generation, so a return must present the exact generation it was given: a double or stale return
+/// fails that compare-and-swap and leaves the slot alone. Which slot goes out is the <see cref="IndexAllocator"/>'s
+/// business; resets go through the <see cref="DecommitQueue"/>.
+/// </remarks>
+internal sealed class StackPool : IDecommitTarget, IDisposable
+{
+    private readonly MemoryReservation _reservation;
+    private readonly IndexAllocator _indices;
+    private readonly DecommitQueue _resets;
+    private readonly SlotStateWord[] _state;
+    private readonly CheckoutOwners _owners;
+    private readonly nuint _guardSize;
+    private readonly nuint _slotStride;
+    private int _peak;
+    private long _exhaustions;
+    private long _refusedReturns;
+    private int _disposed;
+    private int _released;
+
+    /// <summary>Reserves every stack up front; <paramref name="options"/> must have been validated.</summary>
+    public StackPool(StackPoolOptions options)
+    {
+        Options = options;
+        _guardSize = VirtualMemory.PageSize;
+        _slotStride = _guardSize + options.StackSize;
+        _reservation = VirtualMemory.Reserve(_slotStride * (nuint)options.MaxStacks);
+        try
+        {
+            for (int i = 0; i < options.MaxStacks; i++)
+            {
+                // Only the stack part becomes accessible; the guard page keeps the reservation's PROT_NONE.
+                _reservation.Protect(SlotOffset(i) + _guardSize, options.StackSize, MemoryProtection.ReadWrite);
+            }
+        }
+        catch
+        {
+            _reservation.Dispose();
+            throw;
+        }
+        _state = new SlotStateWord[options.MaxStacks];
+        _owners = new CheckoutOwners(options.MaxStacks);
+        _indices = new IndexAllocator(options.MaxStacks, maxWarm: 0);
+        _resets = new DecommitQueue(this, batchSize: 1);
+    }
+
+    public StackPoolOptions Options { get; }
+
+    /// <summary>Stacks checked out now (those being reset count as out until they are free again).</summary>
+    public int InUse => Options.MaxStacks - _indices.FreeCount;
+
+    /// <summary>Successful checkouts since creation, derived from the generations (each checkout and each return
+    /// adds one), so the hot path keeps no shared counter for it.</summary>
+    public long TotalCheckouts
+    {
+        get
+        {
+            ulong total = 0;
+            foreach (ref readonly SlotStateWord word in _state.AsSpan())
+            {
+                total += (Volatile.Read(in word.Value) + 1) / 2;
+            }
+            return (long)total;
+        }
+    }
+
+    public long Exhaustions => Interlocked.Read(ref _exhaustions);
+
+    public long RefusedReturns => Interlocked.Read(ref _refusedReturns);
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>Checks out a stack for <paramref name="storeId"/>. Throws <see cref="PoolExhaustedException"/> when
+    /// all are out, <see cref="ObjectDisposedException"/> once the pool is disposed.</summary>
+    public PooledStack Rent(long storeId, string? owner)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        int index;
+        while (!_indices.TryAllocate(null, out index, out _))
+        {
+            // Stacks whose reset failed earlier are tried again before the pool reports exhaustion.
+            if (!_resets.FlushOrWait())
+            {
+                Interlocked.Increment(ref _exhaustions);
+                ThrowExhausted();
+            }
+        }
+        if (IsDisposed)
+        {
+            // Dispose ran between the check above and taking the slot: hand it back (which may release the memory).
+            FreeAndMaybeRelease(index);
+            throw new ObjectDisposedException(GetType().FullName);
+        }
+        UpdatePeak(InUse);
+        _owners.Set(index, storeId, owner);
+        // Only the taker owns a free slot, so a plain increment moves it from even (free) to odd (out).
+        ulong generation = Interlocked.Increment(ref _state[index].Value);
+        Debug.Assert((generation & 1) == 1, "A free slot's state word is even.");
+        return new PooledStack(index, generation, StackBottom(index), Options.StackSize);
+    }
+
+    /// <summary>Returns a stack; null, or why it was refused (nothing changes then).</summary>
+    /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
+    public InvalidTokenReason? Return(PooledStack stack)
+    {
+        if (CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[stack.Index % _state.Length].Value)) is { } reason)
+        {
+            Interlocked.Increment(ref _refusedReturns);
+            return reason;
+        }
+        // Claim the return first: the slot is even (not out) but not yet free, so nobody can rent it while we reset
+        // it, and a racing second return of the same checkout fails here without touching memory.
+        if (Interlocked.CompareExchange(ref _state[stack.Index].Value, stack.Generation + 1, stack.Generation) != stack.Generation)
+        {
+            Interlocked.Increment(ref _refusedReturns);
+            return InvalidTokenReason.AlreadyReturned;
+        }
+        if (Options.ZeroOnReturn && !IsDisposed)
+        {
+            _resets.Enqueue(stack.Index);
+        }
+        else
+        {
+            FreeAndMaybeRelease(stack.Index);
+        }
+        return null;
+    }
+
+    /// <summary>True when <paramref name="stack"/> is the current checkout of its slot.</summary>
+    public bool IsCheckedOut(PooledStack stack) =>
+        CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[stack.Index % _state.Length].Value)) is null;
+
+    /// <summary>Describes every stack checked out now, with its owner.</summary>
+    public List<string> DescribeCheckouts()
+    {
+        var live = new List<string>();
+        for (int i = 0; i < _state.Length; i++)
+        {
+            if ((Volatile.Read(in _state[i].Value) & 1) == 1)
+            {
+                live.Add($"stack {i}: {_owners.Describe(i)}");
+            }
+        }
+        return live;
+    }
+
+    /// <summary>A snapshot of counters and measured resident memory.</summary>
+    public StackPoolStatistics GetStatistics()
+    {
+        ulong resident = 0;
+        for (int i = 0; i < _state.Length; i++)
+        {
+            resident += ResidentBytes(i);
+        }
+        return new StackPoolStatistics(Options.MaxStacks, InUse, Volatile.Read(ref _peak), TotalCheckouts, Exhaustions, RefusedReturns, resident);
+    }
+
+    /// <summary>Bytes of one stack resident in physical memory now; 0 once the pool's memory is released.</summary>
+    public nuint ResidentBytes(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)_state.Length, nameof(index));
+        return _reservation.ResidentBytes(SlotOffset(index) + _guardSize, Options.StackSize);
+    }
+
+    /// <summary>Refuses new checkouts and releases the reservation; while stacks are still out (a fiber may be
+    /// suspended on one) the memory stays mapped until the last of them is returned.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        foreach (int index in _resets.DropPending())
+        {
+            _indices.Free(index, null);
+        }
+        ReleaseIfDrained();
+    }
+
+    void IDecommitTarget.Reset(int index)
+    {
+        nuint keep = Options.KeepResident;
+        nint bottom = StackBottom(index);
+        nuint discard = Options.StackSize - keep;
+        // Stacks grow down, so the used, hot part is at the top: zero it in place, give the rest back.
+        if (keep > 0)
+        {
+            unsafe
+            {
+                NativeMemory.Clear((void*)(bottom + (nint)discard), keep);
+            }
+        }
+        _reservation.Discard(SlotOffset(index) + _guardSize, discard);
+    }
+
+    void IDecommitTarget.Free(int index) => FreeAndMaybeRelease(index);
+
+    private void FreeAndMaybeRelease(int index)
+    {
+        _indices.Free(index, null);
+        if (IsDisposed)
+        {
+            ReleaseIfDrained();
+        }
+    }
+
+    private void ReleaseIfDrained()
+    {
+        // Dispose and the last return may both see "disposed and nothing out"; only one of them unmaps.
+        if (_indices.FreeCount == Options.MaxStacks && Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _reservation.Dispose();
+        }
+    }
+
+    private nuint SlotOffset(int index) => (nuint)index * _slotStride;
+
+    private nint StackBottom(int index) => _reservation.BaseAddress + (nint)(SlotOffset(index) + _guardSize);
+
+    private void UpdatePeak(int inUse)
+    {
+        int peak = Volatile.Read(ref _peak);
+        while (inUse > peak)
+        {
+            int seen = Interlocked.CompareExchange(ref _peak, inUse, peak);
+            if (seen == peak)
+            {
+                return;
+            }
+            peak = seen;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowExhausted() =>
+        throw new PoolExhaustedException("stacks", $"{nameof(StackPoolOptions)}.{nameof(StackPoolOptions.MaxStacks)}", Options.MaxStacks);
+}

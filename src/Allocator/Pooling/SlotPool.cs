@@ -71,6 +71,9 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
 
     public long AffinityHits => Interlocked.Read(ref _affinityHits);
 
+    /// <summary>True once the reservation has been unmapped (after Dispose, when the last slot came back).</summary>
+    public bool IsReleased => _reservation.IsClosed;
+
     /// <summary>Checks out a slot for <paramref name="storeId"/>, preferring the free slot
     /// <paramref name="affinityKey"/> used last. The first <paramref name="accessible"/> bytes are read-write and
     /// read as zeros.</summary>

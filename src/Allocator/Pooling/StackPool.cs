@@ -81,6 +81,16 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
+    /// <summary>True once the reservation has been unmapped (after Dispose, when the last stack came back).</summary>
+    public bool IsReleased => _reservation.IsClosed;
+
+    /// <summary>Test hook: sets a free slot's state word, as if it had been checked out that many times.</summary>
+    internal void SetStateForTest(int index, ulong state)
+    {
+        Debug.Assert((state & 1) == 0 && (Volatile.Read(in _state[index].Value) & 1) == 0, "Only a free slot, to an even value.");
+        Volatile.Write(ref _state[index].Value, state);
+    }
+
     /// <summary>Checks out a stack for <paramref name="storeId"/>. Throws <see cref="PoolExhaustedException"/> when
     /// all are out, <see cref="ObjectDisposedException"/> once the pool is disposed.</summary>
     public PooledStack Rent(long storeId, string? owner)
@@ -135,6 +145,14 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
             FreeAndMaybeRelease(stack.Index);
         }
         return null;
+    }
+
+    /// <summary>Retries every reset that failed earlier (a stack whose reset failed stays queued, counted in use).</summary>
+    public void FlushPendingResets()
+    {
+        while (_resets.Pending > 0 && _resets.FlushOrWait())
+        {
+        }
     }
 
     /// <summary>True when <paramref name="stack"/> is the current checkout of its slot.</summary>

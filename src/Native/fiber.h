@@ -5,7 +5,7 @@
  * on the thread's own stack, possibly awaiting it, and resumes the fiber with the result.
  *
  * The context lives at the top of the fiber's stack, so a fiber needs no allocation besides its pooled stack.
- * The C# mirror of struct allocator_fiber_ctx is Allocator.Native.Fibers.NativeFiberContext: change both together and
+ * The C# mirror of struct allocator_fiber_ctx is Allocator.Fibers.NativeFiberContext: change both together and
  * bump ALLOCATOR_FIBER_ABI_VERSION. */
 #ifndef ALLOCATOR_FIBER_H
 #define ALLOCATOR_FIBER_H

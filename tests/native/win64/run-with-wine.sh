@@ -4,7 +4,7 @@
 # a pass here is evidence, not proof, that the switch works on Windows.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-native="$here/../../../src/Native/native"
+native="$here/../../../src/Native"
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 cc=x86_64-w64-mingw32-gcc

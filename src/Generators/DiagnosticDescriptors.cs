@@ -45,8 +45,8 @@ internal static class DiagnosticDescriptors
         LayoutCategory, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor ReservationTooLarge = new(
-        "ALLOC008", "Reservation exceeds the address space",
-        "{0} would reserve {1} bytes, more than the {2}-byte user address space",
+        "ALLOC008", "Reservation exceeds the allocator limit",
+        "{0} would reserve {1} bytes, more than the {2} bytes all pools of one allocator may reserve together",
         ConfigurationCategory, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor RegionTypeNotUnmanaged = new(

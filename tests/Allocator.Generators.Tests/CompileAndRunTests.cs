@@ -76,47 +76,44 @@ public class CompileAndRunTests
     }
 
     [Fact]
-    public void WritesThroughAccessorsLandInTheRentedSlot()
+    public void WritesThroughAccessorsLandInTheCheckedOutSlot()
     {
         using PoolingAllocator allocator = TestPools.CreateAllocator();
-        PooledSlot slot = allocator.Instances.Rent();
-        try
-        {
-            var context = new TestVmContext(slot);
-            Assert.Equal(slot.BaseAddress, context.SlotBase);
+        using var store = new Store<int>(allocator, 0);
+        SlotToken slot = store.CheckoutInstance(accessibleBytes: TestVmContext.AccessibleSize);
+        var context = TestVmContext.Of(store, slot);
+        nint b = store.GetSlotAddress(slot);
+        Assert.Equal(b, context.SlotBase);
 
-            context.Globals.Fuel = 1_000_000;
-            context.Globals.Mode = 7;
-            context.Overlay.Whole = 0x1122334455667788;
-            context.Packed.Value = -5;
-            context.Four[3] = 44;
-            context.Nested.After = 300;
-            context.Origin = new Point(3, 4);
-            context.Modes[2] = Mode.Running;
-            context.Table[31] = 31;
-            context.Heap[^1] = 0xAB;
+        context.Globals.Fuel = 1_000_000;
+        context.Globals.Mode = 7;
+        context.Overlay.Whole = 0x1122334455667788;
+        context.Packed.Value = -5;
+        context.Four[3] = 44;
+        context.Nested.After = 300;
+        context.Origin = new Point(3, 4);
+        context.Modes[2] = Mode.Running;
+        context.Table[31] = 31;
+        context.Heap[^1] = 0xAB;
 
-            nint b = slot.BaseAddress;
-            Assert.Equal(1_000_000, Marshal.ReadInt64(b + TestVmContext.GlobalsOffset));
-            Assert.Equal(7, Marshal.ReadByte(b + TestVmContext.GlobalsOffset + 12));
-            Assert.Equal(0x11223344, Marshal.ReadInt32(b + TestVmContext.OverlayOffset + 4));
-            Assert.Equal(-5, Marshal.ReadInt64(b + TestVmContext.PackedOffset + 1));
-            Assert.Equal(44, Marshal.ReadInt32(b + TestVmContext.FourOffset + 12));
-            Assert.Equal(300, Marshal.ReadInt16(b + TestVmContext.NestedOffset + 10));
-            Assert.Equal(4, Marshal.ReadInt32(b + TestVmContext.OriginOffset + 4));
-            Assert.Equal((byte)Mode.Running, Marshal.ReadByte(b + TestVmContext.ModesOffset + 2));
-            Assert.Equal(31, Marshal.ReadInt64(b + TestVmContext.TableOffset + 31 * sizeof(long)));
-            Assert.Equal(0xAB, Marshal.ReadByte(b + TestVmContext.HeapOffset + TestVmContext.HeapSize - 1));
-            Assert.Equal(TestVmContext.TableCount, context.Table.Length);
-            Assert.Equal(TestVmContext.HeapSize, context.Heap.Length);
+        Assert.Equal(1_000_000, Marshal.ReadInt64(b + TestVmContext.GlobalsOffset));
+        Assert.Equal(7, Marshal.ReadByte(b + TestVmContext.GlobalsOffset + 12));
+        Assert.Equal(0x11223344, Marshal.ReadInt32(b + TestVmContext.OverlayOffset + 4));
+        Assert.Equal(-5, Marshal.ReadInt64(b + TestVmContext.PackedOffset + 1));
+        Assert.Equal(44, Marshal.ReadInt32(b + TestVmContext.FourOffset + 12));
+        Assert.Equal(300, Marshal.ReadInt16(b + TestVmContext.NestedOffset + 10));
+        Assert.Equal(4, Marshal.ReadInt32(b + TestVmContext.OriginOffset + 4));
+        Assert.Equal((byte)Mode.Running, Marshal.ReadByte(b + TestVmContext.ModesOffset + 2));
+        Assert.Equal(31, Marshal.ReadInt64(b + TestVmContext.TableOffset + 31 * sizeof(long)));
+        Assert.Equal(0xAB, Marshal.ReadByte(b + TestVmContext.HeapOffset + TestVmContext.HeapSize - 1));
+        Assert.Equal(TestVmContext.TableCount, context.Table.Length);
+        Assert.Equal(TestVmContext.HeapSize, context.Heap.Length);
 
-            // A second view over the same slot sees the same data.
-            Assert.Equal(1_000_000, new TestVmContext(slot.BaseAddress).Globals.Fuel);
-        }
-        finally
-        {
-            allocator.Instances.Return(slot);
-        }
+        // A second view over the same slot sees the same data, and so does the Store's own view of it.
+        Assert.Equal(1_000_000, new TestVmContext(b).Globals.Fuel);
+        Assert.Equal(0xAB, store.GetSlotMemory(slot)[TestVmContext.HeapOffset + TestVmContext.HeapSize - 1]);
+        store.ReturnSlot(slot);
+        Assert.Equal(0, allocator.GetInstanceStatistics().InUse);
     }
 
     [Fact]
@@ -125,7 +122,7 @@ public class CompileAndRunTests
         using PoolingAllocator allocator = TestPools.CreateAllocator();
         var store = new Store<string>(allocator, "data");
         SlotToken instance = store.CheckoutInstance();
-        var context = new TestVmContext(store.GetSlotAddress(instance));
+        var context = TestVmContext.Of(store, instance);
         context.Globals.Flags = 42;
         Assert.Equal(42, context.Globals.Flags);
 
@@ -133,34 +130,50 @@ public class CompileAndRunTests
         StackToken stack = store.CheckoutStack("fiber");
         try
         {
-            Assert.NotEqual(0, store.GetStack(stack).Top);
+            Assert.NotEqual(0, store.GetStackBounds(stack).Top);
         }
         finally
         {
             store.ReturnStack(stack);
         }
         Assert.Equal("data", store.IntoData());
-        Assert.Equal(0, allocator.Instances.InUse);
-        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.GetInstanceStatistics().InUse);
+        Assert.Equal(0, allocator.GetStackStatistics().InUse);
     }
 
     [Fact]
-    public void ConstructorRejectsBadBasesAndSmallSlots()
+    public void ConstructorRejectsBadBases()
     {
         Assert.Throws<ArgumentException>(() => new TestVmContext(0));
         Assert.Throws<ArgumentException>(() => new TestVmContext(4096 + 8));
-        Assert.Throws<ArgumentException>(() => new TestVmContext(default(PooledSlot)));
+    }
 
-        using var small = new SlotPool("small", new SlotPoolOptions { MaxSlots = 1, SlotSize = 4096 });
-        PooledSlot slot = small.Rent();
-        try
-        {
-            ArgumentException error = Assert.Throws<ArgumentException>(() => new TestVmContext(slot));
-            Assert.Contains($"needs {TestVmContext.SlotSize}", error.Message);
-        }
-        finally
-        {
-            small.Return(slot);
-        }
+    [Fact]
+    public void OfRejectsSlotsWithTooFewAccessibleBytes()
+    {
+        Assert.True(TestVmContext.AccessibleSize > 4096);
+        using PoolingAllocator allocator = TestPools.CreateAllocator();
+        using var store = new Store<int>(allocator, 0);
+        Assert.Throws<ArgumentNullException>(() => TestVmContext.Of<int>(null!, default));
+
+        SlotToken small = store.CheckoutInstance(accessibleBytes: TestVmContext.AccessibleSize - 4096);
+        ArgumentException error = Assert.Throws<ArgumentException>(() => TestVmContext.Of(store, small));
+        Assert.Contains($"has {TestVmContext.AccessibleSize - 4096} read-write bytes but TestVmContext needs {TestVmContext.AccessibleSize}", error.Message);
+        Assert.Equal("slot", error.ParamName);
+
+        // Exactly AccessibleSize is enough: the trailing guard stays inaccessible.
+        SlotToken exact = store.CheckoutInstance(accessibleBytes: TestVmContext.AccessibleSize);
+        Assert.Equal(store.GetSlotAddress(exact), TestVmContext.Of(store, exact).SlotBase);
+    }
+
+    [Fact]
+    public void OfRejectsTokensTheStoreDoesNotHold()
+    {
+        using PoolingAllocator allocator = TestPools.CreateAllocator();
+        using var store = new Store<int>(allocator, 0);
+        using var other = new Store<int>(allocator, 0);
+        SlotToken foreign = other.CheckoutInstance();
+        Assert.Throws<InvalidTokenException>(() => TestVmContext.Of(store, foreign));
+        Assert.Throws<InvalidTokenException>(() => TestVmContext.Of(store, default));
     }
 }

@@ -38,7 +38,7 @@ public class PoolingConfigurationDiagnosticsTests
     }
 
     [Theory]
-    [InlineData("StackSize = 10000", "StackSize is 10000 bytes")]
+    [InlineData("StackSize = 20000", "StackSize is 20000 bytes")]
     [InlineData("StackKeepResident = 100", "StackKeepResident is 100 bytes")]
     [InlineData("InstanceSize = 4097", "InstanceSize is 4097 bytes")]
     [InlineData("InstanceGuardSize = 1", "InstanceGuardSize is 1 bytes")]
@@ -85,44 +85,128 @@ public class PoolingConfigurationDiagnosticsTests
     }
 
     [Theory]
-    [InlineData("StackSize = 0", "StackSize is 0; it must be from 4096")]
-    [InlineData("InstanceSize = -4096", "InstanceSize is -4096")]
-    [InlineData("MemoryGuardSize = -4096", "MemoryGuardSize is -4096; it must be from 0")]
+    [InlineData("StackSize = 0", "StackSize is 0; it must be from 16384 to 68719476736 bytes")]
+    [InlineData("InstanceSize = -4096", "InstanceSize is -4096; it must be from 4096 to 68719476736 bytes")]
+    [InlineData("MemoryGuardSize = -4096", "MemoryGuardSize is -4096; it must be from 0 to 68719476736 bytes")]
     public void Alloc007_SizeOutOfRange(string argument, string message) =>
         Config(argument).AssertSingle("ALLOC007", argument, message);
 
+    [Theory]
+    [InlineData("StackSize = 4096", "StackSize is 4096; it must be from 16384")]
+    [InlineData("StackSize = 12288", "StackSize is 12288; it must be from 16384")]
+    [InlineData("TotalStacks = 4, StackSize = 10000", "StackSize is 10000; it must be from 16384")]
+    public void Alloc007_StackBelowTheSmallestAFiberRunsOn(string arguments, string message)
+    {
+        string argument = arguments.Substring(arguments.IndexOf("StackSize", StringComparison.Ordinal));
+        Config(arguments).AssertSingle("ALLOC007", argument, message);
+        Assert.Equal(16384UL, OptionRules.MinimumStackBytes);
+    }
+
     [Fact]
-    public void Alloc008_OnePoolBeyondAddressSpace()
+    public void Alloc007_NotReportedForTheSmallestStack() =>
+        Config("TotalStacks = 4, StackSize = 16 * 1024, StackKeepResident = 0").AssertClean();
+
+    [Theory]
+    [InlineData("StackSize = (1L << 36) + 4096", "StackSize is 68719480832; it must be from 16384 to 68719476736 bytes")]
+    [InlineData("StackKeepResident = 1L << 37", "StackKeepResident is 137438953472; it must be from 0 to 68719476736 bytes")]
+    [InlineData("InstanceSize = 1L << 40", "InstanceSize is 1099511627776; it must be from 4096 to 68719476736 bytes")]
+    [InlineData("InstanceGuardSize = (1L << 36) + 4096", "InstanceGuardSize is 68719480832; it must be from 0")]
+    [InlineData("MemorySize = 1L << 37", "MemorySize is 137438953472; it must be from 4096 to 68719476736 bytes")]
+    [InlineData("MemoryGuardSize = 1L << 46", "MemoryGuardSize is 70368744177664; it must be from 0 to 68719476736 bytes")]
+    [InlineData("MemoryKeepResident = long.MaxValue - 4095", "MemoryKeepResident is 9223372036854771712; it must be from 0")]
+    public void Alloc007_SizeBeyondTheLargestRegion(string argument, string message) =>
+        Config(argument).AssertSingle("ALLOC007", argument, message);
+
+    [Fact]
+    public void Alloc007_NotReportedAtTheLargestRegion()
+    {
+        GeneratorRun run = Config("TotalStacks = 1, StackSize = 1L << 36, MemoryCount = 1, MemorySize = 1L << 36, MemoryGuardSize = 1L << 36, MemoryKeepResident = 1L << 36, InstanceCount = 1, InstanceSize = 1L << 36, InstanceGuardSize = 1L << 36");
+        // Also compiles without CS8778: sizes beyond 4 GiB are not written as constant nuint casts.
+        run.AssertClean();
+        Assert.Contains("StackSize = nuint.CreateChecked(68719476736UL),", run.Source("Pools.PoolingConfiguration.g.cs"));
+        Assert.Contains("MaxStacks = 1,", run.Source("Pools.PoolingConfiguration.g.cs"));
+    }
+
+    [Fact]
+    public void Alloc008_OnePoolBeyondTheAllocatorLimit()
     {
         Config("MemoryCount = 1000000, MemorySize = 1L << 30")
-            .AssertSingle("ALLOC008", "MemoryCount = 1000000", "The memory pool would reserve 1073741824000000 bytes, more than the 140737488355328-byte");
-        Config("MemoryCount = 100000, MemorySize = 1L << 30").AssertClean();
+            .AssertSingle("ALLOC008", "MemoryCount = 1000000", "The memory pool would reserve 1073741824000000 bytes, more than the 70368744177664 bytes all pools of one allocator may reserve together");
+        // 2^16 memories of 2^30 bytes are exactly 2^46: allowed; one more is not.
+        Config("MemoryCount = 65536, MemorySize = 1L << 30").AssertClean();
+        Config("MemoryCount = 65537, MemorySize = 1L << 30").AssertSingle("ALLOC008", "MemoryCount = 65537", "The memory pool would reserve 70369817919488 bytes");
+        // Guards count: 2^16 slots of 2^29 bytes plus a 2^29 guard are 2^46 again, and a page more tips it over.
+        Config("InstanceCount = 65536, InstanceSize = 1L << 29, InstanceGuardSize = 1L << 29").AssertClean();
+        Config("InstanceCount = 65536, InstanceSize = 1L << 29, InstanceGuardSize = (1L << 29) + 4096").AssertSingle("ALLOC008", "InstanceCount = 65536", "The instance pool");
+    }
+
+    [Fact]
+    public void Alloc008_LargestCountsTimesLargestRegionsAreExact()
+    {
+        // 2^20 × (2^36 + 2^36) = 2^57: far beyond 2^46, and computed without wrapping.
+        Config("MemoryCount = 1048576, MemorySize = 1L << 36, MemoryGuardSize = 1L << 36")
+            .AssertSingle("ALLOC008", "MemoryCount = 1048576", "would reserve 144115188075855872 bytes");
     }
 
     [Fact]
     public void Alloc008_StacksCountTheirGuardPage()
     {
-        // 2^20 stacks of 2^27 bytes are exactly 2^47; the guard page below each tips it over.
-        Config("TotalStacks = 1048576, StackSize = 1L << 27").AssertSingle("ALLOC008", "TotalStacks = 1048576", "The stack pool");
-        Config("TotalStacks = 1048576, StackSize = (1L << 27) - 4096").AssertClean();
+        // 2^20 stacks of 2^26 bytes are exactly 2^46; the guard page below each tips it over.
+        Config("TotalStacks = 1048576, StackSize = 1L << 26").AssertSingle("ALLOC008", "TotalStacks = 1048576", "The stack pool would reserve 70373039144960 bytes");
+        Config("TotalStacks = 1048576, StackSize = (1L << 26) - 4096").AssertClean();
     }
 
     [Fact]
-    public void Alloc008_PoolsTogetherBeyondAddressSpace()
+    public void Alloc008_PoolsTogetherBeyondTheAllocatorLimit()
     {
-        GeneratorRun run = Config("InstanceCount = 1048576, InstanceSize = 1L << 26, MemoryCount = 1048576, MemorySize = 1L << 26, MemoryGuardSize = 4096");
-        Microsoft.CodeAnalysis.Diagnostic diagnostic = run.AssertSingle("ALLOC008", "PoolingConfiguration(InstanceCount = 1048576, InstanceSize = 1L << 26, MemoryCount = 1048576, MemorySize = 1L << 26, MemoryGuardSize = 4096)", "'Pools' (all pools together)");
-        Assert.NotNull(diagnostic);
-        Config("InstanceCount = 1048576, InstanceSize = 1L << 26, MemoryCount = 1048576, MemorySize = 1L << 26").AssertClean();
+        // Each pool alone stays under 2^46; together they reach it exactly, and one guard page per memory passes it.
+        const string Fits = "InstanceCount = 1048576, InstanceSize = 1L << 25, MemoryCount = 1048576, MemorySize = 1L << 25";
+        Config(Fits).AssertClean();
+        GeneratorRun run = Config(Fits + ", MemoryGuardSize = 4096");
+        run.AssertSingle("ALLOC008", $"PoolingConfiguration({Fits}, MemoryGuardSize = 4096)",
+            "'Pools' (all pools together) would reserve 70373039144960 bytes, more than the 70368744177664 bytes");
+    }
+
+    [Fact]
+    public void Alloc008_StackPoolCountsTowardsTheTotal()
+    {
+        // Stacks: 2^20 × (2^25 + 4096); memories: 2^20 × 2^25. Together 2^46 + 2^32.
+        GeneratorRun run = Config("TotalStacks = 1048576, StackSize = 1L << 25, MemoryCount = 1048576, MemorySize = 1L << 25");
+        run.AssertSingle("ALLOC008", "PoolingConfiguration(TotalStacks = 1048576, StackSize = 1L << 25, MemoryCount = 1048576, MemorySize = 1L << 25)",
+            "'Pools' (all pools together) would reserve 70373039144960 bytes");
+    }
+
+    private static ulong s_maxRegion = OptionRules.MaxRegionBytes;
+
+    [Fact]
+    public void LimitsAreTheSharedRules()
+    {
+        // The generator compiles the library's own OptionRules.cs; its diagnostics quote those values.
+        Assert.Equal(1UL << 46, OptionRules.MaxReservationBytes);
+        Assert.Equal(1UL << 36, OptionRules.MaxRegionBytes);
+        Assert.Equal(1 << 20, OptionRules.MaxSlotCount);
+        Assert.Equal("Allocator.Generators", typeof(OptionRules).Assembly.GetName().Name);
+
+        // The runtime rejects what the generator reports, and accepts the boundaries the generator accepts.
+        nuint maxRegion = (nuint)Volatile.Read(ref s_maxRegion); // not a constant: nuint is 64-bit only at run time
+        Assert.Throws<PoolConfigurationException>(() => new StackPoolOptions { StackSize = 12288 }.Validate());
+        new StackPoolOptions { StackSize = (nuint)OptionRules.MinimumStackBytes }.Validate();
+        Assert.Throws<PoolConfigurationException>(() => new SlotPoolOptions { SlotSize = maxRegion + 4096 }.Validate());
+        new SlotPoolOptions { MaxSlots = 1, SlotSize = maxRegion, GuardSize = maxRegion }.Validate();
+        Assert.Throws<PoolConfigurationException>(() => new PoolingAllocatorOptions
+        {
+            Instances = new SlotPoolOptions { MaxSlots = 1 << 20, SlotSize = 1 << 25 },
+            Memories = new SlotPoolOptions { MaxSlots = 1 << 20, SlotSize = 1 << 25, GuardSize = 4096 },
+        }.Validate());
     }
 
     [Fact]
     public void Alloc013_KeepResidentBeyondSize()
     {
-        Config("StackSize = 8192, StackKeepResident = 12288").AssertSingle("ALLOC013", "StackKeepResident = 12288", "StackKeepResident is 12288 bytes, more than StackSize (8192 bytes)");
+        Config("StackSize = 16384, StackKeepResident = 20480").AssertSingle("ALLOC013", "StackKeepResident = 20480", "StackKeepResident is 20480 bytes, more than StackSize (16384 bytes)");
         Config("MemorySize = 8192, MemoryKeepResident = 12288").AssertSingle("ALLOC013", "MemoryKeepResident = 12288");
         Config("InstanceSize = 4096, InstanceKeepResident = 8192").AssertSingle("ALLOC013", "InstanceKeepResident = 8192");
-        Config("StackSize = 8192, StackKeepResident = 8192").AssertClean();
+        Config("StackSize = 16384, StackKeepResident = 16384").AssertClean();
     }
 
     [Fact]

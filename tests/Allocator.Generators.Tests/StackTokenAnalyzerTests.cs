@@ -96,8 +96,8 @@ public class StackTokenAnalyzerTests
             int M(Store<int> store)
             {
                 var token = store.CheckoutStack("fiber");
-                nint top = token.Stack.Top + store.GetStack(token).Top;
-                if (!token.IsValid || token == default) Work();
+                nint top = store.GetStackBounds(token).Top + (nint)token.StoreId;
+                if (!token.IsValid || token == default || token.Equals(default(StackToken))) Work();
                 if (!store.TryReturnStack(token)) throw new InvalidOperationException();
                 return store.IntoData() + (int)top;
             }
@@ -291,7 +291,7 @@ public class StackTokenAnalyzerTests
             nint M(Store<int> store)
             {
                 var token = store.CheckoutStack("fiber");
-                return token.Stack.Top;
+                return store.GetStackBounds(token).Top;
             }
             """);
         DiagnosticAssert.Single(diagnostics, "ALLOC101", "store.CheckoutStack(\"fiber\")");

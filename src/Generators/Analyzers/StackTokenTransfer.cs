@@ -11,7 +11,7 @@ namespace Allocator.Generators.Analyzers;
 /// (<c>ReturnStack</c>/<c>TryReturnStack</c>), when its store is disposed, when the local is overwritten, or when it
 /// escapes. Escape means ownership moves somewhere this method cannot see: the token is passed to any other method or
 /// constructor, returned, stored anywhere (field, property, array, another local, a tuple), or captured by a lambda or
-/// local function. Reading it (<c>t.Stack</c>, <c>t.IsValid</c>, comparisons, <c>store.GetStack(t)</c>) is not an escape.
+/// local function. Reading it (<c>t.IsValid</c>, <c>t.StoreId</c>, comparisons, <c>store.GetStackBounds(t)</c>) is not an escape.
 /// </remarks>
 internal sealed class StackTokenTransfer
 {
@@ -129,7 +129,7 @@ internal sealed class StackTokenTransfer
         {
             ISimpleAssignmentOperation assignment => !ReferenceEquals(assignment.Target, current),
             IArgumentOperation { Parent: IInvocationOperation invocation } =>
-                !(_symbols.IsCall(invocation, "ReturnStack") || _symbols.IsCall(invocation, "TryReturnStack") || _symbols.IsCall(invocation, "GetStack")),
+                !(_symbols.IsCall(invocation, "ReturnStack") || _symbols.IsCall(invocation, "TryReturnStack") || _symbols.IsCall(invocation, "GetStackBounds")),
             IInvocationOperation invocation => !ReferenceEquals(invocation.Instance, current),
             IPropertyReferenceOperation property => !ReferenceEquals(property.Instance, current),
             IFieldReferenceOperation field => !ReferenceEquals(field.Instance, current),

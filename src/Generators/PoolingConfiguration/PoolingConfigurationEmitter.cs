@@ -55,6 +55,14 @@ internal static class PoolingConfigurationEmitter
         OptionValueKind.Boolean => setting.Value != 0 ? "true" : "false",
         OptionValueKind.LayoutSlotSize => $"(nuint){setting.LayoutType}.SlotSize",
         OptionValueKind.LayoutGuardRanges => $"{setting.LayoutType}.GuardRanges",
-        _ => $"(nuint){setting.Value.ToString(CultureInfo.InvariantCulture)}UL",
+        _ => Bytes(setting.Value),
     };
+
+    /// <summary>A byte count as <c>nuint</c>. Above 4 GiB a constant cast would warn (CS8778: nuint may be 32 bits), so
+    /// the value goes through <c>CreateChecked</c>, which throws instead of truncating on a 32-bit process.</summary>
+    private static string Bytes(long value)
+    {
+        string text = value.ToString(CultureInfo.InvariantCulture);
+        return value <= uint.MaxValue ? $"(nuint){text}UL" : $"nuint.CreateChecked({text}UL)";
+    }
 }

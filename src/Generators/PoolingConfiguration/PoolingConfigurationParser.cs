@@ -11,6 +11,8 @@ namespace Allocator.Generators.PoolingConfiguration;
 
 /// <summary>Turns a [PoolingConfiguration] class into a <see cref="PoolingConfigurationModel"/>, checking every value
 /// that can be known at compile time. Unset values keep the option records' defaults and are checked at run time.</summary>
+/// <remarks>Every limit comes from <see cref="OptionRules"/>, the rules file the library validates with; only the page
+/// size (4096) is assumed here.</remarks>
 internal static class PoolingConfigurationParser
 {
     public static ParseResult<PoolingConfigurationModel> Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
@@ -22,8 +24,8 @@ internal static class PoolingConfigurationParser
         var reader = new Reader(args, diagnostics);
 
         var stacks = new List<OptionSetting>();
-        int? stackCount = reader.Count("TotalStacks", 1, Limits.MaxSlotCount);
-        long? stackSize = reader.Size("StackSize", allowZero: false);
+        int? stackCount = reader.Count("TotalStacks", 1, OptionRules.MaxSlotCount);
+        long? stackSize = reader.Size("StackSize", allowZero: false, minimum: (long)OptionRules.MinimumStackBytes);
         long? stackKeep = reader.Size("StackKeepResident", allowZero: true);
         reader.KeepResidentWithin("StackKeepResident", stackKeep, "StackSize", stackSize);
         Add(stacks, "MaxStacks", OptionValueKind.Int32, stackCount);
@@ -33,7 +35,7 @@ internal static class PoolingConfigurationParser
 
         var instances = new List<OptionSetting>();
         bool layoutHasErrors = false;
-        int? instanceCount = reader.Count("InstanceCount", 1, Limits.MaxSlotCount);
+        int? instanceCount = reader.Count("InstanceCount", 1, OptionRules.MaxSlotCount);
         Add(instances, "MaxSlots", OptionValueKind.Int32, instanceCount);
         long? instanceSize = reader.Size("InstanceSize", allowZero: false);
         if (args.Type("InstanceLayout") is { } layoutType)
@@ -69,19 +71,19 @@ internal static class PoolingConfigurationParser
         reader.KeepResidentWithin("InstanceKeepResident", instanceKeep, args.Has("InstanceLayout") ? "the InstanceLayout slot size" : "InstanceSize", instanceSize);
         Add(instances, "GuardSize", OptionValueKind.Bytes, instanceGuard);
         Add(instances, "KeepResident", OptionValueKind.Bytes, instanceKeep);
-        int? instanceWarm = reader.Count("MaxUnusedWarmInstances", 0, instanceCount ?? Limits.MaxSlotCount);
-        int? instanceBatch = reader.Count("InstanceDecommitBatchSize", 1, instanceCount ?? Limits.MaxSlotCount);
+        int? instanceWarm = reader.Count("MaxUnusedWarmInstances", 0, instanceCount ?? OptionRules.MaxSlotCount);
+        int? instanceBatch = reader.Count("InstanceDecommitBatchSize", 1, instanceCount ?? OptionRules.MaxSlotCount);
         Add(instances, "MaxUnusedWarmSlots", OptionValueKind.Int32, instanceWarm);
         Add(instances, "DecommitBatchSize", OptionValueKind.Int32, instanceBatch);
 
         var memories = new List<OptionSetting>();
-        int? memoryCount = reader.Count("MemoryCount", 1, Limits.MaxSlotCount);
+        int? memoryCount = reader.Count("MemoryCount", 1, OptionRules.MaxSlotCount);
         long? memorySize = reader.Size("MemorySize", allowZero: false);
         long? memoryGuard = reader.Size("MemoryGuardSize", allowZero: true);
         long? memoryKeep = reader.Size("MemoryKeepResident", allowZero: true);
         reader.KeepResidentWithin("MemoryKeepResident", memoryKeep, "MemorySize", memorySize);
-        int? warm = reader.Count("MaxUnusedWarmMemories", 0, memoryCount ?? Limits.MaxSlotCount);
-        int? batch = reader.Count("MemoryDecommitBatchSize", 1, memoryCount ?? Limits.MaxSlotCount);
+        int? warm = reader.Count("MaxUnusedWarmMemories", 0, memoryCount ?? OptionRules.MaxSlotCount);
+        int? batch = reader.Count("MemoryDecommitBatchSize", 1, memoryCount ?? OptionRules.MaxSlotCount);
         Add(memories, "MaxSlots", OptionValueKind.Int32, memoryCount);
         Add(memories, "SlotSize", OptionValueKind.Bytes, memorySize);
         Add(memories, "GuardSize", OptionValueKind.Bytes, memoryGuard);
@@ -89,16 +91,17 @@ internal static class PoolingConfigurationParser
         Add(memories, "MaxUnusedWarmSlots", OptionValueKind.Int32, warm);
         Add(memories, "DecommitBatchSize", OptionValueKind.Int32, batch);
 
-        // Reservations: each pool where count and size are both given, then their sum.
-        long total = 0;
+        // Reservations: each pool where count and size are both given, then their sum. Stacks count the guard
+        // page below each stack, as the library does.
+        ulong total = 0;
         bool anyTooLarge = false;
         total += reader.Reservation("The stack pool", "TotalStacks", stackCount, stackSize, Limits.PageSize, ref anyTooLarge);
         total += reader.Reservation("The instance pool", "InstanceCount", instanceCount, instanceSize, instanceGuard ?? 0, ref anyTooLarge);
         total += reader.Reservation("The memory pool", "MemoryCount", memoryCount, memorySize, memoryGuard ?? 0, ref anyTooLarge);
-        if (!anyTooLarge && total > Limits.MaxReservationBytes)
+        if (!anyTooLarge && total > OptionRules.MaxReservationBytes)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ReservationTooLarge, args.Location,
-                $"'{type.Name}' (all pools together)", total, Limits.MaxReservationBytes));
+                $"'{type.Name}' (all pools together)", total, OptionRules.MaxReservationBytes));
         }
 
         bool failed = target is null || layoutHasErrors || diagnostics.Any(d => d.Descriptor.DefaultSeverity == DiagnosticSeverity.Error);
@@ -133,7 +136,7 @@ internal static class PoolingConfigurationParser
             {
                 return null;
             }
-            if (value < min || value > max)
+            if (!OptionRules.IsCountInRange(value, min, max))
             {
                 _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.CountOutOfRange, _args.LocationOf(name), name, value, min, max));
                 return null;
@@ -141,16 +144,19 @@ internal static class PoolingConfigurationParser
             return (int)value;
         }
 
-        public long? Size(string name, bool allowZero)
+        /// <summary>A size from <paramref name="minimum"/> (default one page; zero when <paramref name="allowZero"/>)
+        /// to <see cref="OptionRules.MaxRegionBytes"/>, in whole pages.</summary>
+        public long? Size(string name, bool allowZero, long minimum = Limits.PageSize)
         {
             if (_args.Int64(name) is not { } value)
             {
                 return null;
             }
-            if (value < 0 || (value == 0 && !allowZero) || value > Limits.MaxReservationBytes)
+            long min = allowZero ? 0 : minimum;
+            if (value < min || !OptionRules.IsSizeInRange((ulong)value, allowZero))
             {
                 _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.SizeOutOfRange, _args.LocationOf(name), name, value,
-                    allowZero ? 0 : Limits.PageSize, Limits.MaxReservationBytes));
+                    min, OptionRules.MaxRegionBytes));
                 return null;
             }
             if (!Limits.IsPageMultiple(value))
@@ -169,21 +175,21 @@ internal static class PoolingConfigurationParser
             }
         }
 
-        public long Reservation(string pool, string countName, int? count, long? slotSize, long perSlotExtra, ref bool tooLarge)
+        public ulong Reservation(string pool, string countName, int? count, long? slotSize, long perSlotExtra, ref bool tooLarge)
         {
             if (count is not { } c || slotSize is not { } s)
             {
                 return 0;
             }
-            // Sizes are at most 2^47 and counts at most 2^20, so the product fits a long when computed in decimal.
-            decimal bytes = (decimal)c * (s + perSlotExtra);
-            if (bytes > Limits.MaxReservationBytes)
+            // Count and sizes passed the checks above (at most MaxSlotCount and MaxRegionBytes), so this is exact.
+            ulong bytes = OptionRules.PoolBytes(c, (ulong)s, (ulong)perSlotExtra);
+            if (bytes > OptionRules.MaxReservationBytes)
             {
-                _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ReservationTooLarge, _args.LocationOf(countName), pool, bytes, Limits.MaxReservationBytes));
+                _diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ReservationTooLarge, _args.LocationOf(countName), pool, bytes, OptionRules.MaxReservationBytes));
                 tooLarge = true;
                 return 0;
             }
-            return (long)bytes;
+            return bytes;
         }
     }
 }

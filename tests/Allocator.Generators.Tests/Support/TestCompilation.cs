@@ -7,7 +7,7 @@ using Microsoft.CodeAnalysis.Diagnostics;
 
 namespace Allocator.Generators.Tests.Support;
 
-/// <summary>Builds in-memory compilations against the real Allocator assemblies and runs the generator or analyzer.</summary>
+/// <summary>Builds in-memory compilations against the real Allocator assembly and runs the generator or analyzer.</summary>
 internal static class TestCompilation
 {
     public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
@@ -15,12 +15,11 @@ internal static class TestCompilation
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
     {
         // The test host runs on the same framework the consumer targets, so its platform assemblies stand in for
-        // the reference pack; the Allocator assemblies come from this test's output folder.
+        // the reference pack; the Allocator assembly comes from this test's output folder.
         string[] platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         return platform
             .Where(p => Path.GetFileName(p).StartsWith("System.", StringComparison.Ordinal) || Path.GetFileName(p) is "mscorlib.dll" or "netstandard.dll")
-            .Append(typeof(StackPool).Assembly.Location)
-            .Append(typeof(Allocator.Native.VirtualMemory).Assembly.Location)
+            .Append(typeof(PoolingAllocator).Assembly.Location)
             .Distinct()
             .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
             .ToImmutableArray();

@@ -14,9 +14,15 @@ internal static class FiberScenarios
 
     private static void Descend(int levels)
     {
-        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 1, StackSize = 64 * 1024 });
+        using var allocator = new PoolingAllocator(new PoolingAllocatorOptions
+        {
+            Stacks = new StackPoolOptions { MaxStacks = 1, StackSize = 64 * 1024 },
+            Instances = new SlotPoolOptions { MaxSlots = 1 },
+            Memories = new SlotPoolOptions { MaxSlots = 1 },
+        });
+        using var store = new Store<int>(allocator, 0);
         nint guest = NativeLibrary.Load(Path.Combine(AppContext.BaseDirectory, "libAllocatorTestGuest.so"));
-        using Fiber fiber = Fiber.Create(pool, "descend", NativeLibrary.GetExport(guest, "guest_descend"), levels, FiberHostFunctions.Empty);
+        using Fiber fiber = Fiber.Create(store, "descend", NativeLibrary.GetExport(guest, "guest_descend"), levels, FiberHostFunctions.Empty);
         Console.WriteLine("armed");
         Console.Out.Flush();
         fiber.RunAsync().AsTask().GetAwaiter().GetResult();

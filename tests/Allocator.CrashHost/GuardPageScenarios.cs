@@ -1,3 +1,5 @@
+using Allocator.Pooling;
+
 namespace Allocator.CrashHost;
 
 /// <summary>Touches memory the pools promise is inaccessible.</summary>
@@ -5,8 +7,8 @@ internal static class GuardPageScenarios
 {
     public static void WriteBelowStack()
     {
-        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 2, StackSize = 64 * 1024 });
-        PooledStack stack = pool.Rent();
+        using StackPool pool = Stacks(new StackPoolOptions { MaxStacks = 2, StackSize = 64 * 1024 });
+        PooledStack stack = pool.Rent(storeId: 0, owner: "guard-write");
         Armed();
         // The byte just below the usable stack is the guard page.
         NativeWrite.Byte(stack.Bottom - 1);
@@ -15,28 +17,45 @@ internal static class GuardPageScenarios
     /// <summary>Control: the lowest and highest usable bytes are writable, so the process survives.</summary>
     public static void WriteStackTop()
     {
-        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 2, StackSize = 64 * 1024 });
-        PooledStack stack = pool.Rent();
+        using StackPool pool = Stacks(new StackPoolOptions { MaxStacks = 2, StackSize = 64 * 1024 });
+        PooledStack stack = pool.Rent(storeId: 0, owner: "top-write");
         Armed();
         NativeWrite.Byte(stack.Bottom);
         NativeWrite.Byte(stack.Top - 1);
-        pool.Return(stack);
+        if (pool.Return(stack) is { } refused)
+        {
+            throw new InvalidOperationException($"the pool refused the return: {refused}");
+        }
     }
 
     public static void WritePastSlot()
     {
-        using var pool = new SlotPool("instances", new SlotPoolOptions { MaxSlots = 2, SlotSize = 64 * 1024, GuardSize = 64 * 1024 });
-        PooledSlot slot = pool.Rent();
+        var options = new SlotPoolOptions { MaxSlots = 2, SlotSize = 64 * 1024, GuardSize = 64 * 1024 };
+        using SlotPool pool = Slots(SlotKind.Instance, options);
+        PooledSlot slot = pool.Rent(storeId: 0, affinityKey: null, accessible: options.SlotSize);
         Armed();
-        NativeWrite.Byte(slot.BaseAddress + (nint)slot.Capacity);
+        NativeWrite.Byte(slot.BaseAddress + (nint)options.SlotSize);
     }
 
     public static void WritePastAccessibleMemory()
     {
-        using var pool = new SlotPool("memories", new SlotPoolOptions { MaxSlots = 1, SlotSize = 1024 * 1024 });
-        PooledSlot slot = pool.Rent(accessibleBytes: 64 * 1024);
+        using SlotPool pool = Slots(SlotKind.Memory, new SlotPoolOptions { MaxSlots = 1, SlotSize = 1024 * 1024 });
+        PooledSlot slot = pool.Rent(storeId: 0, affinityKey: null, accessible: 64 * 1024);
         Armed();
         NativeWrite.Byte(slot.BaseAddress + 64 * 1024);
+    }
+
+    /// <summary>Pools take validated options, as PoolingAllocator hands them.</summary>
+    private static StackPool Stacks(StackPoolOptions options)
+    {
+        options.Validate();
+        return new StackPool(options);
+    }
+
+    private static SlotPool Slots(SlotKind kind, SlotPoolOptions options)
+    {
+        options.Validate(kind == SlotKind.Instance ? "instances" : "memories");
+        return new SlotPool(kind, options);
     }
 
     private static void Armed()

@@ -90,7 +90,7 @@ public sealed class FiberEndingTests
 
         fiber.Cancel();
         fiber.Dispose();
-        ((IStackHolder)fiber).ReleaseStack();
+        FiberPools.Holder(fiber).ReleaseStack();
         store.Dispose();
 
         AssertReturnedOnce<int>(allocator, store: null, fiber, FiberState.Completed);

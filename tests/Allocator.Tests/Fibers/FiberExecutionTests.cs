@@ -24,7 +24,7 @@ public sealed class FiberExecutionTests
             return HostAnswer(call[0], call[1]);
         });
         using Fiber fiber = Fiber.Create(store, "recursion", TestGuest.Recurse, Depth, hosts);
-        PooledStack stack = fiber.Stack;
+        int stack = FiberPools.StackIndexOf(allocator, "recursion");
 
         long result = await fiber.RunAsync();
 
@@ -37,22 +37,23 @@ public sealed class FiberExecutionTests
         Assert.Equal(FiberState.Completed, fiber.State);
         Assert.Equal(0, store.StacksCheckedOut);
         // 1000 frames of at least 16 words each were live on the pooled stack, not on the thread's.
-        Assert.True(allocator.Stacks.ResidentBytes(stack.Index) >= Depth * 16 * sizeof(long),
-            $"only {allocator.Stacks.ResidentBytes(stack.Index)} bytes of the fiber stack were touched");
+        Assert.True(allocator.Stacks.ResidentBytes(stack) >= Depth * 16 * sizeof(long),
+            $"only {allocator.Stacks.ResidentBytes(stack)} bytes of the fiber stack were touched");
     }
 
     [LinuxFact]
     public async Task Host_functions_run_on_the_threads_stack_not_the_fibers()
     {
-        using StackPool pool = FiberPools.Stacks();
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
+        using var store = new Store<int>(allocator, 0);
         nint hostLocal = 0;
         var hosts = new FiberHostFunctions(call =>
         {
             hostLocal = AddressOfALocal();
             return new ValueTask<long>(0);
         });
-        using Fiber fiber = Fiber.Create(pool, "where-hosts-run", TestGuest.CallLoop, 1, hosts);
-        PooledStack stack = fiber.Stack;
+        (nint Bottom, nint Top) stack = FiberPools.NextStackBounds(store);
+        using Fiber fiber = Fiber.Create(store, "where-hosts-run", TestGuest.CallLoop, 1, hosts);
 
         await fiber.RunAsync();
 
@@ -63,15 +64,16 @@ public sealed class FiberExecutionTests
     [LinuxFact]
     public void Synchronous_host_calls_complete_the_run_without_an_await()
     {
-        using StackPool pool = FiberPools.Stacks();
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
         var hosts = new FiberHostFunctions(_ => new ValueTask<long>(7));
-        using Fiber fiber = Fiber.Create(pool, "sync", TestGuest.CallLoop, 10_000, hosts);
+        using Fiber fiber = Fiber.Create(store, "sync", TestGuest.CallLoop, 10_000, hosts);
 
         ValueTask<long> run = fiber.RunAsync();
 
         Assert.True(run.IsCompletedSuccessfully);
         Assert.Equal(70_000, run.Result);
-        Assert.Equal(0, pool.InUse);
+        Assert.Equal(0, allocator.Stacks.InUse);
     }
 
     [LinuxTheory]
@@ -80,7 +82,8 @@ public sealed class FiberExecutionTests
     [InlineData(FiberHostCall.MaxArguments)]
     public async Task Host_calls_see_the_guests_arguments_and_function_index(int argumentCount)
     {
-        using StackPool pool = FiberPools.Stacks();
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
         FiberHostCall seen = default;
         var hosts = new FiberHostFunctions(
             _ => throw new InvalidOperationException("wrong function"),
@@ -89,7 +92,7 @@ public sealed class FiberExecutionTests
                 seen = call;
                 return new ValueTask<long>(Enumerable.Range(0, call.ArgumentCount).Sum(i => call[i] * (i + 1)));
             });
-        using Fiber fiber = Fiber.Create(pool, "arguments", TestGuest.CallFunction, TestGuest.CallFunctionArgument(1, argumentCount), hosts);
+        using Fiber fiber = Fiber.Create(store, "arguments", TestGuest.CallFunction, TestGuest.CallFunctionArgument(1, argumentCount), hosts);
 
         long result = await fiber.RunAsync();
 
@@ -104,8 +107,9 @@ public sealed class FiberExecutionTests
     [LinuxFact]
     public async Task Guest_sees_its_own_stack_bounds()
     {
-        using StackPool pool = FiberPools.Stacks(stackKiB: 64);
-        using Fiber fiber = Fiber.Create(pool, "bounds", TestGuest.StackRemaining, 0, FiberHostFunctions.Empty);
+        using PoolingAllocator allocator = FiberPools.Allocator(stackKiB: 64);
+        using var store = new Store<int>(allocator, 0);
+        using Fiber fiber = Fiber.Create(store, "bounds", TestGuest.StackRemaining, 0, FiberHostFunctions.Empty);
 
         long remaining = await fiber.RunAsync();
 
@@ -116,10 +120,11 @@ public sealed class FiberExecutionTests
     [LinuxFact]
     public void A_fiber_runs_once()
     {
-        using StackPool pool = FiberPools.Stacks();
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
         var gate = new TaskCompletionSource<long>();
         var hosts = new FiberHostFunctions(_ => new ValueTask<long>(gate.Task));
-        using Fiber fiber = Fiber.Create(pool, "once", TestGuest.CallLoop, 1, hosts);
+        using Fiber fiber = Fiber.Create(store, "once", TestGuest.CallLoop, 1, hosts);
 
         ValueTask<long> first = fiber.RunAsync();
         Assert.Throws<InvalidOperationException>(() => fiber.RunAsync());
@@ -129,13 +134,28 @@ public sealed class FiberExecutionTests
     }
 
     [LinuxFact]
-    public void Stacks_smaller_than_a_fiber_needs_are_refused_and_returned()
+    public async Task Stacks_smaller_than_a_fiber_needs_are_refused_and_the_smallest_allowed_one_runs_a_fiber()
     {
-        using StackPool pool = FiberPools.Stacks(stackKiB: 8);
+        // Fiber.Create can no longer meet a stack too small for a fiber: the options refuse one up front.
+        var refused = Assert.Throws<PoolConfigurationException>(() => FiberPools.Allocator(stackKiB: 8));
+        Assert.Equal("StackPoolOptions.StackSize", refused.Field);
+        Assert.Equal((ulong)Interop.AllocatorNative.MinimumStackSize, OptionRules.MinimumStackBytes);
 
-        Assert.Throws<ArgumentException>(() => Fiber.Create(pool, "tiny", TestGuest.CallLoop, 1, FiberHostFunctions.Empty));
+        // The native side agrees on the limit: it refuses less and accepts exactly that much.
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1, stackKiB: Interop.AllocatorNative.MinimumStackSize / 1024);
+        using var store = new Store<int>(allocator, 0);
+        StackToken raw = store.CheckoutStack("raw");
+        (nint bottom, nint top) = store.GetStackBounds(raw);
+        Assert.Equal(Interop.AllocatorNative.MinimumStackSize, (int)(top - bottom));
+        unsafe
+        {
+            Assert.True(Interop.AllocatorNative.Init(bottom, (nuint)(top - bottom) - 4096, TestGuest.CallLoop, 1) == null);
+        }
+        store.ReturnStack(raw);
 
-        Assert.Equal(0, pool.InUse);
+        using Fiber fiber = Fiber.Create(store, "smallest", TestGuest.CallLoop, 3, new FiberHostFunctions(_ => new ValueTask<long>(2)));
+        Assert.Equal(6, await fiber.RunAsync());
+        Assert.Equal(0, allocator.Stacks.InUse);
     }
 
     internal static long HostAnswer(long level, long below) => (below % 1000) + (2 * level);

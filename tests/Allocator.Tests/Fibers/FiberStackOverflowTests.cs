@@ -18,7 +18,7 @@ public sealed class FiberStackOverflowTests
         // Measured under CoreCLR (JIT): its SIGSEGV handler sees the fault next to the stack pointer, reports a stack
         // overflow with the managed frames that led into the fiber, and aborts. (NativeAOT dies of plain SIGSEGV.)
         Assert.StartsWith("Stack overflow.", outcome.StandardError);
-        Assert.Contains("NativeFiber.Resume", outcome.StandardError);
+        Assert.Contains("AllocatorNative.Resume", outcome.StandardError);
         Assert.Equal(SigAbrt, outcome.Signal);
     }
 

@@ -10,7 +10,8 @@ public sealed class FiberSyncHostCallTests
     [LinuxFact]
     public async Task Synchronous_functions_run_on_the_thread_stack_while_the_fiber_stays_running()
     {
-        using StackPool pool = FiberPools.Stacks();
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
+        using var store = new Store<int>(allocator, 0);
         var observedStates = new List<FiberState>();
         var localAddresses = new List<nint>();
         Fiber? fiber = null;
@@ -21,8 +22,8 @@ public sealed class FiberSyncHostCallTests
             localAddresses.Add(AddressOfLocal());
             return call[0] * 7 + call[1];
         }));
-        fiber = Fiber.Create(pool, "sync", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 5, count: 20), hosts);
-        PooledStack stack = fiber.Stack;
+        (nint Bottom, nint Top) stack = FiberPools.NextStackBounds(store);
+        fiber = Fiber.Create(store, "sync", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 5, count: 20), hosts);
 
         long result = await fiber.RunAsync();
 
@@ -31,13 +32,14 @@ public sealed class FiberSyncHostCallTests
         Assert.All(observedStates, s => Assert.Equal(FiberState.Running, s));
         Assert.All(localAddresses, a => Assert.False(a >= stack.Bottom && a < stack.Top, "a host function ran on the fiber stack"));
         Assert.Equal(FiberState.Completed, fiber.State);
-        Assert.Equal(0, pool.InUse);
+        Assert.Equal(0, allocator.Stacks.InUse);
     }
 
     [LinuxFact]
     public async Task Synchronous_and_asynchronous_functions_mix_in_one_table()
     {
-        using StackPool pool = FiberPools.Stacks();
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
         FiberHostFunctions hosts = FiberHostFunctions.From(
             FiberHostEntry.Sync(call => call[0] + call[1] + call[2]),
             FiberHostEntry.Async(async call =>
@@ -46,12 +48,12 @@ public sealed class FiberSyncHostCallTests
                 return call[0] * 100;
             }));
 
-        using Fiber viaSync = Fiber.Create(pool, "sync", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 0, argumentCount: 3), hosts);
-        using Fiber viaAsync = Fiber.Create(pool, "async", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 1, argumentCount: 1), hosts);
+        using Fiber viaSync = Fiber.Create(store, "sync", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 0, argumentCount: 3), hosts);
+        using Fiber viaAsync = Fiber.Create(store, "async", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 1, argumentCount: 1), hosts);
 
         Assert.Equal(6, await viaSync.RunAsync());
         Assert.Equal(100, await viaAsync.RunAsync());
-        Assert.Equal(0, pool.InUse);
+        Assert.Equal(0, allocator.Stacks.InUse);
     }
 
     [LinuxFact]
@@ -79,7 +81,8 @@ public sealed class FiberSyncHostCallTests
     [LinuxFact]
     public async Task Compacting_collections_inside_synchronous_calls_corrupt_nothing()
     {
-        using StackPool pool = FiberPools.Stacks(stacks: 8, stackKiB: 64);
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 8, stackKiB: 64);
+        using var store = new Store<int>(allocator, 0);
         FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
         {
             // Managed allocations and a full compacting collection on the thread stack, under the guest's frames.
@@ -89,7 +92,7 @@ public sealed class FiberSyncHostCallTests
             return call[0] * 7 + call[1];
         }));
         var fibers = Enumerable.Range(1, 8)
-            .Select(seed => Fiber.Create(pool, $"gc-{seed}", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed, 10), hosts))
+            .Select(seed => Fiber.Create(store, $"gc-{seed}", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed, 10), hosts))
             .ToArray();
 
         long[] results = await Task.WhenAll(fibers.Select(f => f.RunAsync().AsTask()));
@@ -98,7 +101,7 @@ public sealed class FiberSyncHostCallTests
         {
             Assert.Equal(Enumerable.Range(0, 10).Sum(n => seed * 7L + n), results[seed - 1]);
         }
-        Assert.Equal(0, pool.InUse);
+        Assert.Equal(0, allocator.Stacks.InUse);
     }
 
     private static unsafe nint AddressOfLocal()

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Allocator.Fibers;
-using Allocator.Native.Fibers;
 using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Fibers;
@@ -12,10 +11,12 @@ public sealed class NativeSwitchTests
     [LinuxFact]
     public unsafe void Switches_preserve_callee_saved_registers_MXCSR_and_x87_control_word_on_both_sides()
     {
-        using StackPool pool = FiberPools.Stacks();
-        PooledStack stack = pool.Rent();
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        StackToken stack = store.CheckoutStack("register probe");
+        (nint bottom, nint top) = store.GetStackBounds(stack);
         var probeResume = (delegate* unmanaged<NativeFiberContext*, nint, int*, NativeFiberState>)TestGuest.ProbeResume;
-        NativeFiberContext* context = NativeFiber.Init(stack.Bottom, stack.Size, TestGuest.ProbeFiberEntry, 0);
+        NativeFiberContext* context = Interop.AllocatorNative.Init(bottom, (nuint)(top - bottom), TestGuest.ProbeFiberEntry, 0);
         Assert.True(context != null);
         int mask = -1;
 
@@ -33,7 +34,7 @@ public sealed class NativeSwitchTests
         // The fiber's own mask: its registers and round-toward-zero FP modes came back, and it started from the ABI
         // defaults rather than the driver's round-up modes.
         Assert.Equal(0, context->Value);
-        pool.Return(stack);
+        store.ReturnStack(stack);
     }
 
     [LinuxFact]
@@ -64,8 +65,9 @@ public sealed class NativeSwitchTests
     [LinuxFact]
     public async Task Unwinding_from_guest_frames_crosses_the_entry_trampoline_into_the_driver()
     {
-        using StackPool pool = FiberPools.Stacks();
-        using Fiber fiber = Fiber.Create(pool, "backtrace", TestGuest.Backtrace, 20, FiberHostFunctions.Empty);
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using Fiber fiber = Fiber.Create(store, "backtrace", TestGuest.Backtrace, 20, FiberHostFunctions.Empty);
 
         long frame = await fiber.RunAsync();
 

@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
+using Allocator.Pooling;
 using Allocator.Tests.Stores;
+using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Pools;
 
@@ -11,6 +13,7 @@ public sealed class MetricsTests
         using var factory = new RecordingMeterFactory();
         using PoolingAllocator allocator = new(TestAllocators.SmallOptions(stacks: 1), factory);
         var seen = new Dictionary<(string, string), long>();
+        var allocatorIds = new HashSet<object?>();
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
@@ -25,8 +28,11 @@ public sealed class MetricsTests
         void Record(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
             // Per-pool instruments carry a "pool" tag; allocator-wide ones (abandoned stores) carry none.
-            string pool = tags.ToArray().SingleOrDefault(t => t.Key == "pool").Value?.ToString() ?? "";
+            KeyValuePair<string, object?>[] all = tags.ToArray();
+            string pool = all.SingleOrDefault(t => t.Key == "pool").Value?.ToString() ?? "";
             seen[(instrument.Name, pool)] = value;
+            // Every measurement names the allocator it belongs to.
+            allocatorIds.Add(Assert.Single(all, t => t.Key == "allocator.id").Value);
         }
         listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
         listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
@@ -35,8 +41,8 @@ public sealed class MetricsTests
         PooledStack stack = allocator.Stacks.Rent();
         Assert.Throws<PoolExhaustedException>(() => allocator.Stacks.Rent());
         PooledSlot slot = allocator.Memories.Rent("m");
-        allocator.Stacks.Return(stack);
-        Assert.False(allocator.Stacks.TryReturn(stack));
+        allocator.Stacks.ReturnAccepted(stack);
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, allocator.Stacks.Return(stack));
         listener.RecordObservableInstruments();
 
         Assert.Equal(0, seen[("allocator.pool.in_use", "stacks")]);
@@ -46,7 +52,8 @@ public sealed class MetricsTests
         Assert.Equal(1, seen[("allocator.pool.refused_returns", "stacks")]);
         Assert.Equal(0, seen[("allocator.pool.exhaustions", "memories")]);
         Assert.Equal(0, seen[("allocator.store.abandoned", "")]);
-        allocator.Memories.Return(slot);
+        Assert.NotNull(Assert.Single(allocatorIds));
+        allocator.Memories.ReturnAccepted(slot);
     }
 
     private sealed class RecordingMeterFactory : IMeterFactory

@@ -1,4 +1,6 @@
-using Allocator.Native;
+using Allocator.Memory;
+using Allocator.Pooling;
+using Allocator.Tests.Support;
 using CsCheck;
 
 namespace Allocator.Tests.Pools;
@@ -14,19 +16,23 @@ public sealed class OptionsValidationTests
         { "StackPoolOptions.MaxStacks", new StackPoolOptions { MaxStacks = 2_000_000 } },
         { "StackPoolOptions.StackSize", new StackPoolOptions { StackSize = 0 } },
         { "StackPoolOptions.StackSize", new StackPoolOptions { StackSize = 4097 } },
+        { "StackPoolOptions.StackSize", new StackPoolOptions { StackSize = 3 * 4096 } },           // below the 16 KiB a fiber needs
+        { "StackPoolOptions.StackSize", new StackPoolOptions { StackSize = ((nuint)1 << 36) + 4096 } }, // above 64 GiB
         { "StackPoolOptions.KeepResident", new StackPoolOptions { StackSize = 4 * 4096, KeepResident = 100 } },
         { "StackPoolOptions.KeepResident", new StackPoolOptions { StackSize = 4 * 4096, KeepResident = 8 * 4096 } },
-        { "StackPoolOptions.MaxStacks", new StackPoolOptions { MaxStacks = 1 << 20, StackSize = (nuint)1 << 30 } },
     };
 
     [Theory]
     [MemberData(nameof(BadStackOptions))]
     public void Bad_stack_options_name_the_field_and_reserve_nothing(string field, StackPoolOptions options)
     {
-        var ex = Assert.Throws<PoolConfigurationException>(() => new StackPool(options));
+        var ex = Assert.Throws<PoolConfigurationException>(() => options.Validate());
         Assert.Equal(field, ex.Field);
         Assert.Contains(field, ex.Message);
         Assert.False(string.IsNullOrWhiteSpace(ex.Rule));
+        // The allocator validates before it reserves anything, and names the same field.
+        ex = Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(new PoolingAllocatorOptions { Stacks = options }));
+        Assert.Equal(field, ex.Field);
     }
 
     public static TheoryData<string, SlotPoolOptions> BadSlotOptions => new()
@@ -39,15 +45,56 @@ public sealed class OptionsValidationTests
         { "SlotPoolOptions(memories).MaxUnusedWarmSlots", new SlotPoolOptions { MaxUnusedWarmSlots = -1 } },
         { "SlotPoolOptions(memories).DecommitBatchSize", new SlotPoolOptions { DecommitBatchSize = 0 } },
         { "SlotPoolOptions(memories).DecommitBatchSize", new SlotPoolOptions { MaxSlots = 2, DecommitBatchSize = 3 } },
-        { "SlotPoolOptions(memories).MaxSlots", new SlotPoolOptions { MaxSlots = 1000, SlotSize = (nuint)1 << 40 } },
+        { "SlotPoolOptions(memories).MaxSlots", new SlotPoolOptions { MaxSlots = (1 << 20) + 1 } },
+        { "SlotPoolOptions(memories).SlotSize", new SlotPoolOptions { MaxSlots = 1000, SlotSize = (nuint)1 << 40 } }, // above 64 GiB
+        { "SlotPoolOptions(memories).GuardSize", new SlotPoolOptions { GuardSize = ((nuint)1 << 36) + 4096 } },      // above 64 GiB
     };
 
     [Theory]
     [MemberData(nameof(BadSlotOptions))]
     public void Bad_slot_options_name_the_field(string field, SlotPoolOptions options)
     {
-        var ex = Assert.Throws<PoolConfigurationException>(() => new SlotPool("memories", options));
+        var ex = Assert.Throws<PoolConfigurationException>(() => options.Validate("memories"));
         Assert.Equal(field, ex.Field);
+        ex = Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(new PoolingAllocatorOptions { Memories = options }));
+        Assert.Equal(field, ex.Field);
+    }
+
+    public static TheoryData<PoolingAllocatorOptions> OversizedAllocators => new()
+    {
+        // Each pool within its own limits, but more address space than an allocator may reserve (2^46 bytes).
+        new PoolingAllocatorOptions { Stacks = new StackPoolOptions { MaxStacks = 1 << 20, StackSize = (nuint)1 << 30 } },
+        new PoolingAllocatorOptions { Memories = new SlotPoolOptions { MaxSlots = 1000, SlotSize = (nuint)1 << 36, GuardSize = (nuint)1 << 36 } },
+        new PoolingAllocatorOptions
+        {
+            Instances = new SlotPoolOptions { MaxSlots = 1 << 9, SlotSize = (nuint)1 << 36 },
+            Memories = new SlotPoolOptions { MaxSlots = 1 << 9, SlotSize = ((nuint)1 << 36) - 4096, GuardSize = 4096 },
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(OversizedAllocators))]
+    public void Pools_that_together_reserve_too_much_are_refused_before_anything_is_reserved(PoolingAllocatorOptions options)
+    {
+        var ex = Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(options));
+        Assert.Equal(nameof(PoolingAllocatorOptions), ex.Field);
+        Assert.True((ulong)ex.Value! > 1UL << 46, $"reported {ex.Value}");
+    }
+
+    [LinuxFact]
+    public void Pools_that_can_need_more_memory_map_regions_than_the_process_may_create_are_refused()
+    {
+        // 2^20 stacks of 16 KiB fit the address space (2^34 bytes) but need 2^21 + 1 regions, far above the
+        // default vm.max_map_count of 65530.
+        long limit = long.Parse(File.ReadAllText("/proc/sys/vm/max_map_count").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        if (limit >= 2L << 20)
+        {
+            return; // a raised limit fits even this pool
+        }
+        var options = new PoolingAllocatorOptions { Stacks = new StackPoolOptions { MaxStacks = 1 << 20, StackSize = 16 * 1024 } };
+        var ex = Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(options));
+        Assert.Equal("StackPoolOptions.MaxStacks", ex.Field);
+        Assert.Contains("vm.max_map_count", ex.Message);
     }
 
     [Fact]
@@ -73,7 +120,7 @@ public sealed class OptionsValidationTests
             StackPool pool;
             try
             {
-                pool = new StackPool(options);
+                pool = TestPools.Stacks(options);
             }
             catch (PoolConfigurationException)
             {
@@ -83,11 +130,11 @@ public sealed class OptionsValidationTests
             {
                 // Accepted options must give a working pool of exactly that shape.
                 var stacks = Enumerable.Range(0, count).Select(_ => pool.Rent()).ToList();
-                Assert.False(pool.TryRent(out _));
+                Assert.Null(pool.TryRent());
                 foreach (PooledStack s in stacks)
                 {
                     Assert.Equal(stackSize, s.Size);
-                    pool.Return(s);
+                    pool.ReturnAccepted(s);
                 }
                 Assert.Equal(0, pool.InUse);
             }

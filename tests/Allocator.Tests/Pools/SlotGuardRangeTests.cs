@@ -1,4 +1,5 @@
-using Allocator.Native;
+using Allocator.Memory;
+using Allocator.Pooling;
 using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Pools;
@@ -8,7 +9,7 @@ public sealed unsafe class SlotGuardRangeTests
 {
     private static readonly nuint Page = VirtualMemory.PageSize;
 
-    private static SlotPool NewPool(nuint keep) => new("instances", new SlotPoolOptions
+    private static SlotPool NewPool(nuint keep) => TestPools.Slots(SlotKind.Instance, new SlotPoolOptions
     {
         MaxSlots = 2,
         SlotSize = 8 * Page,
@@ -23,14 +24,14 @@ public sealed unsafe class SlotGuardRangeTests
         PooledSlot slot = pool.Rent();
         bool[] readable = Enumerable.Range(0, 8).Select(p => MemoryProbe.IsReadable(slot.BaseAddress + (nint)((nuint)p * Page))).ToArray();
         Assert.Equal(new[] { true, true, false, true, true, false, false, true }, readable);
-        pool.Return(slot);
+        pool.ReturnAccepted(slot);
     }
 
     [LinuxFact]
     public void Growing_into_a_guard_keeps_it_guarded()
     {
         using SlotPool pool = NewPool(keep: 0);
-        PooledSlot slot = pool.Rent(accessibleBytes: Page);
+        PooledSlot slot = pool.Rent(accessible: Page);
         Assert.False(MemoryProbe.IsReadable(slot.BaseAddress + (nint)Page));
         pool.Grow(slot, 6 * Page);
         Assert.True(MemoryProbe.IsReadable(slot.BaseAddress + (nint)Page));
@@ -38,7 +39,7 @@ public sealed unsafe class SlotGuardRangeTests
         Assert.True(MemoryProbe.IsReadable(slot.BaseAddress + (nint)(4 * Page)));
         Assert.False(MemoryProbe.IsReadable(slot.BaseAddress + (nint)(5 * Page)));
         Assert.False(MemoryProbe.IsReadable(slot.BaseAddress + (nint)(7 * Page)));
-        pool.Return(slot);
+        pool.ReturnAccepted(slot);
     }
 
     [Fact]
@@ -52,14 +53,14 @@ public sealed unsafe class SlotGuardRangeTests
         {
             new Span<byte>((void*)(slot.BaseAddress + (nint)(p * Page)), (int)Page).Fill(0x77);
         }
-        pool.Return(slot);
+        pool.ReturnAccepted(slot);
         PooledSlot again = pool.Rent();
         Assert.Equal(slot.Index, again.Index);
         foreach (nuint p in open)
         {
             Assert.True(new Span<byte>((void*)(again.BaseAddress + (nint)(p * Page)), (int)Page).IndexOfAnyExcept((byte)0) < 0);
         }
-        pool.Return(again);
+        pool.ReturnAccepted(again);
     }
 
     [Theory]
@@ -75,7 +76,11 @@ public sealed unsafe class SlotGuardRangeTests
             1 when lengthPages == 1 => [new SlotGuardRange(Page + 8, Page)],
             _ => [new SlotGuardRange((nuint)offsetPages * Page, (nuint)lengthPages * Page)],
         };
-        var ex = Assert.Throws<PoolConfigurationException>(() => new SlotPool("instances", new SlotPoolOptions { SlotSize = 8 * Page, GuardRanges = ranges }));
+        var options = new SlotPoolOptions { SlotSize = 8 * Page, GuardRanges = ranges };
+        var ex = Assert.Throws<PoolConfigurationException>(() => options.Validate("instances"));
+        Assert.Equal("SlotPoolOptions(instances).GuardRanges", ex.Field);
+        // The allocator refuses them the same way, before it reserves anything.
+        ex = Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(new PoolingAllocatorOptions { Instances = options }));
         Assert.Equal("SlotPoolOptions(instances).GuardRanges", ex.Field);
     }
 }

@@ -1,4 +1,7 @@
-using Allocator.Native;
+using Allocator.Memory;
+using Allocator.Pooling;
+using Allocator.Tests.Stores;
+using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Pools;
 
@@ -7,19 +10,19 @@ public sealed unsafe class SlotPoolTests
     private static readonly nuint Page = VirtualMemory.PageSize;
 
     private static SlotPool NewPool(int slots = 4, int warm = 0, int batch = 1, nuint keep = 0) =>
-        new("memories", new SlotPoolOptions { MaxSlots = slots, SlotSize = 16 * Page, GuardSize = 4 * Page, KeepResident = keep, MaxUnusedWarmSlots = warm, DecommitBatchSize = batch });
+        TestPools.Slots(SlotKind.Memory, new SlotPoolOptions { MaxSlots = slots, SlotSize = 16 * Page, GuardSize = 4 * Page, KeepResident = keep, MaxUnusedWarmSlots = warm, DecommitBatchSize = batch });
 
     [Fact]
     public void Contents_are_reset_before_reuse()
     {
         using SlotPool pool = NewPool(slots: 1, keep: 2 * Page);
         PooledSlot slot = pool.Rent();
-        new Span<byte>((void*)slot.BaseAddress, (int)slot.Capacity).Fill(0xEE);
-        pool.Return(slot);
+        new Span<byte>((void*)slot.BaseAddress, (int)pool.Options.SlotSize).Fill(0xEE);
+        pool.ReturnAccepted(slot);
         PooledSlot again = pool.Rent();
         Assert.Equal(slot.BaseAddress, again.BaseAddress);
-        Assert.True(new Span<byte>((void*)again.BaseAddress, (int)again.Capacity).IndexOfAnyExcept((byte)0) < 0);
-        pool.Return(again);
+        Assert.True(new Span<byte>((void*)again.BaseAddress, (int)pool.Options.SlotSize).IndexOfAnyExcept((byte)0) < 0);
+        pool.ReturnAccepted(again);
     }
 
     [Fact]
@@ -28,8 +31,8 @@ public sealed unsafe class SlotPoolTests
         using SlotPool pool = NewPool(slots: 4, warm: 2);
         PooledSlot a = pool.Rent("module-a");
         PooledSlot b = pool.Rent("module-b");
-        pool.Return(a);
-        pool.Return(b);
+        pool.ReturnAccepted(a);
+        pool.ReturnAccepted(b);
         PooledSlot other = pool.Rent("module-c");
         Assert.NotEqual(a.Index, other.Index);
         Assert.NotEqual(b.Index, other.Index);
@@ -38,9 +41,9 @@ public sealed unsafe class SlotPoolTests
         Assert.Equal(a.Index, a2.Index);
         Assert.Equal(b.Index, b2.Index);
         Assert.Equal(2, pool.GetStatistics().AffinityHits);
-        pool.Return(a2);
-        pool.Return(b2);
-        pool.Return(other);
+        pool.ReturnAccepted(a2);
+        pool.ReturnAccepted(b2);
+        pool.ReturnAccepted(other);
     }
 
     [Fact]
@@ -49,8 +52,8 @@ public sealed unsafe class SlotPoolTests
         using SlotPool pool = NewPool(slots: 3, warm: 1);
         PooledSlot a = pool.Rent("a");
         PooledSlot b = pool.Rent("b");
-        pool.Return(a);
-        pool.Return(b); // only one warm slot allowed: "a" is forgotten
+        pool.ReturnAccepted(a);
+        pool.ReturnAccepted(b); // only one warm slot allowed: "a" is forgotten
         SlotPoolStatistics stats = pool.GetStatistics();
         Assert.Equal(1, stats.WarmFree);
         PooledSlot a2 = pool.Rent("a");
@@ -58,8 +61,8 @@ public sealed unsafe class SlotPoolTests
         PooledSlot b2 = pool.Rent("b");
         Assert.Equal(b.Index, b2.Index);
         Assert.Equal(1, pool.GetStatistics().AffinityHits);
-        pool.Return(a2);
-        pool.Return(b2);
+        pool.ReturnAccepted(a2);
+        pool.ReturnAccepted(b2);
     }
 
     [Fact]
@@ -67,10 +70,10 @@ public sealed unsafe class SlotPoolTests
     {
         using SlotPool pool = NewPool(slots: 1, warm: 1);
         PooledSlot a = pool.Rent("a");
-        pool.Return(a);
+        pool.ReturnAccepted(a);
         PooledSlot b = pool.Rent("b");
         Assert.Equal(a.Index, b.Index);
-        pool.Return(b);
+        pool.ReturnAccepted(b);
     }
 
     [Fact]
@@ -80,15 +83,15 @@ public sealed unsafe class SlotPoolTests
         PooledSlot a = pool.Rent();
         new Span<byte>((void*)a.BaseAddress, 8).Fill(9);
         PooledSlot b = pool.Rent();
-        pool.Return(a);
+        pool.ReturnAccepted(a);
         Assert.Equal(1, pool.GetStatistics().PendingReset);
         // b is out and a waits for its batch: the checkout must reset a now rather than fail.
         PooledSlot c = pool.Rent();
         Assert.Equal(a.Index, c.Index);
         Assert.Equal(0, ((byte*)c.BaseAddress)[0]);
         Assert.Equal(0, pool.GetStatistics().PendingReset);
-        pool.Return(b);
-        pool.Return(c);
+        pool.ReturnAccepted(b);
+        pool.ReturnAccepted(c);
         Assert.Equal(0, pool.GetStatistics().PendingReset); // the second return completed a batch of two
         Assert.Equal(0, pool.InUse);
     }
@@ -99,30 +102,41 @@ public sealed unsafe class SlotPoolTests
         using SlotPool pool = NewPool(slots: 4, batch: 4);
         PooledSlot a = pool.Rent();
         new Span<byte>((void*)a.BaseAddress, 8).Fill(9);
-        pool.Return(a);
+        pool.ReturnAccepted(a);
         Assert.Equal(1, pool.GetStatistics().PendingReset);
         pool.FlushPendingResets();
         Assert.Equal(0, pool.GetStatistics().PendingReset);
         PooledSlot again = pool.Rent();
         Assert.Equal(a.Index, again.Index);
         Assert.Equal(0, ((byte*)again.BaseAddress)[0]);
-        pool.Return(again);
+        pool.ReturnAccepted(again);
     }
 
     [Fact]
     public void Grow_makes_more_of_a_memory_accessible_and_shrinking_is_refused()
     {
+        // Sizes are checked where users hand them in, the Store; the pool itself refuses shrinking.
+        using PoolingAllocator allocator = TestAllocators.Small(slots: 2);
+        Assert.Equal(16 * Page, allocator.Options.Memories.SlotSize);
+        using var store = new Store<int>(allocator, 0);
+        SlotToken memory = store.CheckoutMemory(accessibleBytes: 2 * Page);
+        Assert.Equal(2 * Page, store.GetAccessibleBytes(memory));
+        store.GrowMemory(memory, 8 * Page);
+        ((byte*)store.GetSlotAddress(memory))[(int)(8 * Page) - 1] = 3;
+        Assert.Equal(8 * Page, store.GetAccessibleBytes(memory));
+        Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(memory, Page));
+        Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(memory, 17 * Page));
+        Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(memory, 8 * Page + 1));
+        Assert.Equal(8 * Page, store.GetAccessibleBytes(memory));
+        store.ReturnSlot(memory);
+        Assert.Equal(0, allocator.Memories.InUse);
+
         using SlotPool pool = NewPool(slots: 1);
-        PooledSlot slot = pool.Rent(accessibleBytes: 2 * Page);
-        Assert.Equal(2 * Page, pool.GetAccessibleBytes(slot));
+        PooledSlot slot = pool.Rent(accessible: 2 * Page);
         pool.Grow(slot, 8 * Page);
-        ((byte*)slot.BaseAddress)[(int)(8 * Page) - 1] = 3;
-        Assert.Equal(8 * Page, pool.GetAccessibleBytes(slot));
         Assert.Throws<ArgumentOutOfRangeException>(() => pool.Grow(slot, Page));
-        Assert.Throws<ArgumentOutOfRangeException>(() => pool.Grow(slot, 17 * Page));
-        Assert.Throws<ArgumentOutOfRangeException>(() => pool.Grow(slot, 8 * Page + 1));
         Assert.Equal(8 * Page, pool.GetAccessibleBytes(slot));
-        pool.Return(slot);
+        pool.ReturnAccepted(slot);
     }
 
     [Fact]
@@ -134,24 +148,28 @@ public sealed unsafe class SlotPoolTests
         Assert.Equal("memories", ex.Pool);
         Assert.Equal("SlotPoolOptions(memories).MaxSlots", ex.Limit);
         Assert.Equal(1, ex.ConfiguredValue);
-        pool.Return(slot);
-        Assert.Equal(InvalidTokenReason.AlreadyReturned, Assert.Throws<InvalidTokenException>(() => pool.Return(slot)).Reason);
+        pool.ReturnAccepted(slot);
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, pool.Return(slot));
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, Assert.Throws<InvalidTokenException>(() => pool.GetAccessibleBytes(slot)).Reason);
         PooledSlot next = pool.Rent();
-        Assert.Equal(InvalidTokenReason.Stale, Assert.Throws<InvalidTokenException>(() => pool.Return(slot)).Reason);
-        Assert.Equal(InvalidTokenReason.Unknown, Assert.Throws<InvalidTokenException>(() => pool.Return(default)).Reason);
+        Assert.Equal(InvalidTokenReason.Stale, pool.Return(slot));
+        Assert.Equal(InvalidTokenReason.Stale, Assert.Throws<InvalidTokenException>(() => pool.Grow(slot, 16 * Page)).Reason);
+        Assert.Equal(InvalidTokenReason.Unknown, pool.Return(default));
+        Assert.Equal(3, pool.GetStatistics().RefusedReturns);
+        Assert.True(pool.IsCheckedOut(next));
         Assert.Equal(1, pool.InUse);
-        pool.Return(next);
+        pool.ReturnAccepted(next);
         Assert.Equal(0, pool.InUse);
     }
 
-    [Support.LinuxFact]
+    [LinuxFact]
     public void Memory_beyond_keep_resident_is_given_back()
     {
         using SlotPool pool = NewPool(slots: 1, keep: 4 * Page);
         PooledSlot slot = pool.Rent();
-        new Span<byte>((void*)slot.BaseAddress, (int)slot.Capacity).Fill(1);
+        new Span<byte>((void*)slot.BaseAddress, (int)pool.Options.SlotSize).Fill(1);
         Assert.Equal((ulong)(16 * Page), pool.GetStatistics().ResidentBytes);
-        pool.Return(slot);
+        pool.ReturnAccepted(slot);
         Assert.Equal((ulong)(4 * Page), pool.GetStatistics().ResidentBytes);
     }
 }

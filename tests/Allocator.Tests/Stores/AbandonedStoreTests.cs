@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using Allocator.Pooling;
+using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Stores;
 
@@ -27,8 +29,8 @@ public sealed class AbandonedStoreTests
         // The pool is whole again: both stacks can be checked out.
         PooledStack a = allocator.Stacks.Rent();
         PooledStack b = allocator.Stacks.Rent();
-        allocator.Stacks.Return(a);
-        allocator.Stacks.Return(b);
+        allocator.Stacks.ReturnAccepted(a);
+        allocator.Stacks.ReturnAccepted(b);
     }
 
     [Fact]

@@ -1,3 +1,7 @@
+using Allocator.Memory;
+using Allocator.Pooling;
+using Allocator.Tests.Support;
+
 namespace Allocator.Tests.Stores;
 
 /// <summary>Two threads of Stores doing async work with random faults, cancellations, double returns and both
@@ -85,24 +89,24 @@ public sealed class ConcurrencyStressTests
         // Every stack can still be checked out exactly once: the free list was not corrupted.
         var all = Enumerable.Range(0, 6).Select(_ => allocator.Stacks.Rent()).ToArray();
         Assert.Equal(6, all.Select(s => s.Index).Distinct().Count());
-        Assert.False(allocator.Stacks.TryRent(out _));
+        Assert.Null(allocator.Stacks.TryRent());
         foreach (PooledStack s in all)
         {
-            allocator.Stacks.Return(s);
+            allocator.Stacks.ReturnAccepted(s);
         }
     }
 
     [Fact]
     public void Raw_pool_checkout_and_return_race_on_two_threads_without_losing_or_duplicating_slots()
     {
-        using var pool = new StackPool(new StackPoolOptions { MaxStacks = 3, StackSize = 2 * Allocator.Native.VirtualMemory.PageSize });
+        using var pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 3, StackSize = 4 * VirtualMemory.PageSize });
         var owners = new int[3];
         int doubleOwnership = 0;
         void Hammer()
         {
             for (int i = 0; i < 200_000; i++)
             {
-                if (!pool.TryRent(out PooledStack s))
+                if (pool.TryRent() is not { } s)
                 {
                     continue;
                 }
@@ -111,9 +115,9 @@ public sealed class ConcurrencyStressTests
                     Interlocked.Increment(ref doubleOwnership);
                 }
                 Interlocked.Decrement(ref owners[s.Index]);
-                pool.Return(s);
+                Assert.Null(pool.Return(s));
                 // A second return of the same token must be refused even while the other thread re-rents the slot.
-                Assert.False(pool.TryReturn(s));
+                Assert.NotNull(pool.Return(s));
             }
         }
         Parallel.Invoke(Hammer, Hammer);

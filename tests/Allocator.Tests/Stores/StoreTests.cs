@@ -1,3 +1,6 @@
+using Allocator.Memory;
+using Allocator.Stores;
+
 namespace Allocator.Tests.Stores;
 
 public sealed class StoreTests
@@ -70,13 +73,17 @@ public sealed class StoreTests
         using PoolingAllocator allocator = TestAllocators.Small();
         using var store = new Store<int>(allocator, 0);
         StackToken first = store.CheckoutStack("first");
+        (nint Bottom, nint Top) firstBounds = store.GetStackBounds(first);
         store.ReturnStack(first);
         StackToken second = store.CheckoutStack("second"); // same physical stack, from the Store's cache
-        Assert.Equal(first.Stack, second.Stack);
+        Assert.Equal(first.Lease!.Stack, second.Lease!.Stack); // the same pool checkout: it never went back
+        Assert.Equal(firstBounds, store.GetStackBounds(second));
+        Assert.NotEqual(first, second);
         var ex = Assert.Throws<InvalidTokenException>(() => store.ReturnStack(first));
         Assert.Equal(InvalidTokenReason.AlreadyReturned, ex.Reason);
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, Assert.Throws<InvalidTokenException>(() => store.GetStackBounds(first)).Reason);
         Assert.Equal(1, store.StacksCheckedOut);
-        Assert.Equal(second.Stack, store.GetStack(second));
+        Assert.Equal((second.Lease.Stack.Bottom, second.Lease.Stack.Top), store.GetStackBounds(second));
         store.ReturnStack(second);
         Assert.False(store.TryReturnStack(second));
     }
@@ -103,11 +110,15 @@ public sealed class StoreTests
     {
         using PoolingAllocator allocator = TestAllocators.Small();
         var store = new Store<string>(allocator, "data");
-        var holder = new RecordingHolder(store);
-        holder.Token = store.CheckoutStack(holder.Name, holder);
+        var holder = new RecordingHolder();
+        holder.Lease = store.CheckoutStackLease(holder.Name, holder);
+        // A stack a holder runs on is the holder's to give back: its token is refused like a foreign one.
+        var held = new StackToken(holder.Lease);
+        Assert.Equal(InvalidTokenReason.Unknown, Assert.Throws<InvalidTokenException>(() => store.ReturnStack(held)).Reason);
+        Assert.False(store.TryReturnStack(held));
         store.CheckoutStack("raw");
         store.CheckoutInstance();
-        store.CheckoutMemory("m", 4 * Allocator.Native.VirtualMemory.PageSize);
+        store.CheckoutMemory("m", 4 * VirtualMemory.PageSize);
         Assert.Equal(2, allocator.Stacks.InUse);
 
         store.Dispose();
@@ -127,7 +138,7 @@ public sealed class StoreTests
         using PoolingAllocator allocator = TestAllocators.Small();
         var store = new Store<int>(allocator, 0);
         var stuck = new FailingHolder();
-        store.CheckoutStack(stuck.Name, stuck);
+        store.CheckoutStackLease(stuck.Name, stuck);
         var ex = Assert.Throws<AggregateException>(() => store.Dispose());
         Assert.IsType<InvalidOperationException>(Assert.Single(ex.InnerExceptions));
         Assert.Equal(1, allocator.Stacks.InUse);
@@ -139,10 +150,10 @@ public sealed class StoreTests
         using PoolingAllocator allocator = TestAllocators.Small();
         var store = new Store<int>(allocator, 5);
         SlotToken instance = store.CheckoutInstance();
-        SlotToken memory = store.CheckoutMemory("module", 4 * Allocator.Native.VirtualMemory.PageSize);
-        Assert.Equal((int)(4 * Allocator.Native.VirtualMemory.PageSize), store.GetSlotMemory(memory).Length);
-        store.GrowMemory(memory, 8 * Allocator.Native.VirtualMemory.PageSize);
-        Assert.Equal((int)(8 * Allocator.Native.VirtualMemory.PageSize), store.GetSlotMemory(memory).Length);
+        SlotToken memory = store.CheckoutMemory("module", 4 * VirtualMemory.PageSize);
+        Assert.Equal((int)(4 * VirtualMemory.PageSize), store.GetSlotMemory(memory).Length);
+        store.GrowMemory(memory, 8 * VirtualMemory.PageSize);
+        Assert.Equal((int)(8 * VirtualMemory.PageSize), store.GetSlotMemory(memory).Length);
         store.ReturnSlot(instance);
         Assert.Equal(InvalidTokenReason.AlreadyReturned, Assert.Throws<InvalidTokenException>(() => store.ReturnSlot(instance)).Reason);
         Assert.Equal(1, store.SlotsCheckedOut);
@@ -150,9 +161,9 @@ public sealed class StoreTests
         Assert.Equal(0, allocator.Memories.InUse);
     }
 
-    private sealed class RecordingHolder(Store<string> store) : IStackHolder
+    private sealed class RecordingHolder : IStackHolder
     {
-        public StackToken Token { get; set; }
+        public StackLease? Lease { get; set; }
 
         public int Releases { get; private set; }
 
@@ -161,8 +172,10 @@ public sealed class StoreTests
         public void ReleaseStack()
         {
             Releases++;
-            store.ReturnStack(Token);
+            Lease!.Return();
         }
+
+        public bool TryRevoke() => true;
     }
 
     private sealed class FailingHolder : IStackHolder
@@ -170,5 +183,8 @@ public sealed class StoreTests
         public string Name => "stuck fiber";
 
         public void ReleaseStack() => throw new InvalidOperationException("cannot unwind");
+
+        // Pretends guest code is always on the CPU: nobody may take the stack from under it.
+        public bool TryRevoke() => false;
     }
 }

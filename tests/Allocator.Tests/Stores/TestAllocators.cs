@@ -1,4 +1,4 @@
-using Allocator.Native;
+using Allocator.Memory;
 
 namespace Allocator.Tests.Stores;
 

@@ -1,3 +1,4 @@
+using Allocator.Pooling;
 using BenchmarkDotNet.Attributes;
 
 namespace Allocator.Benchmarks;
@@ -9,6 +10,7 @@ namespace Allocator.Benchmarks;
 public class ContendedStackBenchmarks
 {
     private const int OperationsPerThread = 100_000;
+    private const long StoreId = 1;
     private StackPool _pool = null!;
     private ParallelWorkers _poolWorkers = null!;
     private ParallelWorkers _controlWorkers = null!;
@@ -19,8 +21,8 @@ public class ContendedStackBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _pool = new StackPool(new StackPoolOptions { MaxStacks = 16, StackSize = 64 * 1024 });
-        _poolWorkers = new ParallelWorkers(Threads, OperationsPerThread, () => () => _pool.Return(_pool.Rent()));
+        _pool = BenchPools.CreateStackPool(new StackPoolOptions { MaxStacks = 16, StackSize = 64 * 1024 });
+        _poolWorkers = new ParallelWorkers(Threads, OperationsPerThread, () => () => BenchPools.Return(_pool, _pool.Rent(StoreId, "bench")));
         _controlWorkers = new ParallelWorkers(Threads, OperationsPerThread, () =>
         {
             ulong state = 0x9E3779B97F4A7C15;

@@ -1,4 +1,5 @@
-using Allocator.Native.Fibers;
+using Allocator.Fibers;
+using Allocator.Pooling;
 using BenchmarkDotNet.Attributes;
 
 namespace Allocator.Benchmarks;
@@ -8,6 +9,7 @@ namespace Allocator.Benchmarks;
 public unsafe class ParallelFiberBenchmarks
 {
     private const int RoundTripsPerThread = 100_000;
+    private const long StoreId = 1;
     private StackPool _pool = null!;
     private ParallelWorkers _workers = null!;
     private readonly List<(PooledStack Stack, nint Context)> _fibers = new();
@@ -18,17 +20,17 @@ public unsafe class ParallelFiberBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _pool = new StackPool(new StackPoolOptions { MaxStacks = 4, StackSize = 64 * 1024 });
+        _pool = BenchPools.CreateStackPool(new StackPoolOptions { MaxStacks = 4, StackSize = 64 * 1024 });
         _workers = new ParallelWorkers(Threads, RoundTripsPerThread, () =>
         {
-            PooledStack stack = _pool.Rent();
-            NativeFiberContext* context = NativeFiber.Init(stack.Bottom, stack.Size, BenchGuest.HostLoop, nint.MaxValue);
-            NativeFiber.Resume(context, NativeFiberResumeStatus.Result, 0);
+            PooledStack stack = _pool.Rent(StoreId, "bench");
+            NativeFiberContext* context = Interop.AllocatorNative.Init(stack.Bottom, stack.Size, BenchGuest.HostLoop, nint.MaxValue);
+            Interop.AllocatorNative.Resume(context, NativeFiberResumeStatus.Result, 0);
             lock (_fibers)
             {
                 _fibers.Add((stack, (nint)context));
             }
-            return () => NativeFiber.Resume(context, NativeFiberResumeStatus.Result, 1);
+            return () => Interop.AllocatorNative.Resume(context, NativeFiberResumeStatus.Result, 1);
         });
     }
 
@@ -38,8 +40,8 @@ public unsafe class ParallelFiberBenchmarks
         _workers.Dispose();
         foreach ((PooledStack stack, nint context) in _fibers)
         {
-            NativeFiber.Resume((NativeFiberContext*)context, NativeFiberResumeStatus.Cancel, 0);
-            _pool.Return(stack);
+            Interop.AllocatorNative.Resume((NativeFiberContext*)context, NativeFiberResumeStatus.Cancel, 0);
+            BenchPools.Return(_pool, stack);
         }
         _fibers.Clear();
         _pool.Dispose();

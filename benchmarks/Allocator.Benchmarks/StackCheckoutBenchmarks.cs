@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
-using Allocator.Native;
+using Allocator.Memory;
+using Allocator.Pooling;
 using BenchmarkDotNet.Attributes;
 using Tmds.Linux;
 
@@ -11,6 +12,7 @@ namespace Allocator.Benchmarks;
 public unsafe class StackCheckoutBenchmarks
 {
     private const int StackSize = 256 * 1024;
+    private const long StoreId = 1;
     private StackPool _pool = null!;
     private StackPool _zeroingPool = null!;
     private nuint _page;
@@ -19,8 +21,8 @@ public unsafe class StackCheckoutBenchmarks
     public void Setup()
     {
         _page = VirtualMemory.PageSize;
-        _pool = new StackPool(new StackPoolOptions { MaxStacks = 16, StackSize = StackSize });
-        _zeroingPool = new StackPool(new StackPoolOptions { MaxStacks = 16, StackSize = StackSize, ZeroOnReturn = true, KeepResident = 16 * 1024 });
+        _pool = BenchPools.CreateStackPool(new StackPoolOptions { MaxStacks = 16, StackSize = StackSize });
+        _zeroingPool = BenchPools.CreateStackPool(new StackPoolOptions { MaxStacks = 16, StackSize = StackSize, ZeroOnReturn = true, KeepResident = 16 * 1024 });
     }
 
     [GlobalCleanup]
@@ -33,17 +35,17 @@ public unsafe class StackCheckoutBenchmarks
     [Benchmark(Baseline = true, Description = "StackPool rent+return")]
     public void PoolRentReturn()
     {
-        PooledStack stack = _pool.Rent();
+        PooledStack stack = _pool.Rent(StoreId, "bench");
         ((byte*)stack.Top)[-1] = 1;
-        _pool.Return(stack);
+        BenchPools.Return(_pool, stack);
     }
 
     [Benchmark(Description = "StackPool rent+return, zero 16 KiB + decommit rest")]
     public void ZeroingPoolRentReturn()
     {
-        PooledStack stack = _zeroingPool.Rent();
+        PooledStack stack = _zeroingPool.Rent(StoreId, "bench");
         ((byte*)stack.Top)[-1] = 1;
-        _zeroingPool.Return(stack);
+        BenchPools.Return(_zeroingPool, stack);
     }
 
     [Benchmark(Description = "mmap+mprotect(guard)+munmap per stack")]

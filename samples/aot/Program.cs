@@ -46,8 +46,8 @@ await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async (
 }))).ConfigureAwait(false);
 clock.Stop();
 
-StackPoolStatistics stacks = allocator.Stacks.GetStatistics();
-SlotPoolStatistics instances = allocator.Instances.GetStatistics();
+StackPoolStatistics stacks = allocator.GetStackStatistics();
+SlotPoolStatistics instances = allocator.GetInstanceStatistics();
 double seconds = clock.Elapsed.TotalSeconds;
 Console.WriteLine($"ran {requests} fibers ({concurrency} at a time, {inputs} async inputs each) in {seconds:F3} s");
 Console.WriteLine($"throughput: {requests / seconds:F0} fibers/s, {hostCalls / seconds:F0} host calls/s ({hostCalls} calls)");

@@ -20,7 +20,7 @@ internal sealed class RequestHost(Store<RequestState> store)
             // Stand-in for I/O: the continuation runs later, possibly on another thread.
             await Task.Yield();
         }
-        var slot = new RequestSlot(store.GetSlotAddress(state.Slot));
+        var slot = RequestSlot.Of(store, state.Slot);
         slot.Counters.InputsRead++;
         return (request * 7919 + index * 104729) & 0xFFFFFF;
     }
@@ -30,7 +30,7 @@ internal sealed class RequestHost(Store<RequestState> store)
         RequestState state = store.Data;
         state.HostCalls++;
         state.EmittedChecksum = call[1];
-        new RequestSlot(store.GetSlotAddress(state.Slot)).Counters.LastChecksum = call[1];
+        RequestSlot.Of(store, state.Slot).Counters.LastChecksum = call[1];
         return 0;
     }
 }

@@ -27,8 +27,9 @@ internal static class SeedScenario
         gate.SetResult(42);
         await running;
         store.IntoData();
-        Console.WriteLine($"seed scenario: after completion IntoData succeeded; stacks in use: {allocator.Stacks.InUse}");
-        if (allocator.Stacks.InUse != 0)
+        int stacksInUse = allocator.GetStackStatistics().InUse;
+        Console.WriteLine($"seed scenario: after completion IntoData succeeded; stacks in use: {stacksInUse}");
+        if (stacksInUse != 0)
         {
             throw new InvalidOperationException("A stack is still checked out after IntoData.");
         }

@@ -26,6 +26,15 @@ internal static class OptionChecks
         }
     }
 
+    /// <summary>One pool alone may not reserve more than all pools together may.</summary>
+    public static void Reservation(string countField, int count, ulong bytes)
+    {
+        if (bytes > OptionRules.MaxReservationBytes)
+        {
+            throw new PoolConfigurationException(countField, $"the pool would reserve {bytes} bytes, more than the {OptionRules.MaxReservationBytes} an allocator may", count);
+        }
+    }
+
     public static void AtMost(string field, nuint value, string limitField, nuint limit)
     {
         if (value > limit)

@@ -45,7 +45,9 @@ public sealed record SlotPoolOptions
         OptionChecks.Count(prefix + nameof(MaxUnusedWarmSlots), MaxUnusedWarmSlots, 0, MaxSlots);
         OptionChecks.Count(prefix + nameof(DecommitBatchSize), DecommitBatchSize, 1, MaxSlots);
         ValidateGuardRanges(prefix + nameof(GuardRanges));
-        return OptionRules.PoolBytes(MaxSlots, SlotSize, GuardSize);
+        ulong bytes = OptionRules.PoolBytes(MaxSlots, SlotSize, GuardSize);
+        OptionChecks.Reservation(prefix + nameof(MaxSlots), MaxSlots, bytes);
+        return bytes;
     }
 
     private void ValidateGuardRanges(string field)

@@ -34,6 +34,8 @@ public sealed record StackPoolOptions
         }
         OptionChecks.Size(Prefix + nameof(KeepResident), KeepResident, allowZero: true);
         OptionChecks.AtMost(Prefix + nameof(KeepResident), KeepResident, nameof(StackSize), StackSize);
-        return OptionRules.PoolBytes(MaxStacks, StackSize, VirtualMemory.PageSize);
+        ulong bytes = OptionRules.PoolBytes(MaxStacks, StackSize, VirtualMemory.PageSize);
+        OptionChecks.Reservation(Prefix + nameof(MaxStacks), MaxStacks, bytes);
+        return bytes;
     }
 }

@@ -414,7 +414,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     }
 
     private InvalidTokenReason? Judge(PooledSlot slot) =>
-        CheckoutGeneration.Judge(slot.Index, _state.Length, slot.Generation, _state[slot.Index % _state.Length]);
+        CheckoutGeneration.Judge(slot.Index, _state.Length, slot.Generation, _state[(int)((uint)slot.Index % (uint)_state.Length)]);
 
     private void ThrowIfInvalid(PooledSlot slot)
     {

@@ -124,7 +124,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
     public InvalidTokenReason? Return(PooledStack stack)
     {
-        if (CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[stack.Index % _state.Length].Value)) is { } reason)
+        if (CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[(int)((uint)stack.Index % (uint)_state.Length)].Value)) is { } reason)
         {
             Interlocked.Increment(ref _refusedReturns);
             return reason;
@@ -157,7 +157,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>True when <paramref name="stack"/> is the current checkout of its slot.</summary>
     public bool IsCheckedOut(PooledStack stack) =>
-        CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[stack.Index % _state.Length].Value)) is null;
+        CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[(int)((uint)stack.Index % (uint)_state.Length)].Value)) is null;
 
     /// <summary>Describes every stack checked out now, with its owner.</summary>
     public List<string> DescribeCheckouts()

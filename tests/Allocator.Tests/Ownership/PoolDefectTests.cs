@@ -11,7 +11,7 @@ public sealed class PoolDefectTests
     private static nuint Page => VirtualMemory.PageSize;
 
     [Fact]
-    public void A_checkout_waiting_on_a_slow_batched_reset_never_gets_memory_of_a_pool_disposed_meanwhile()
+    public async Task A_checkout_waiting_on_a_slow_batched_reset_never_gets_memory_of_a_pool_disposed_meanwhile()
     {
         var options = new SlotPoolOptions { MaxSlots = 2, SlotSize = 4 * Page, DecommitBatchSize = 2 };
         options.Validate();
@@ -38,9 +38,8 @@ public sealed class PoolDefectTests
             Thread.Sleep(100);
             pool.Dispose();
             releaseReset.Set();
-            returning.Wait(TimeSpan.FromSeconds(10));
-            AggregateException failure = Assert.Throws<AggregateException>(() => waiting.Wait(TimeSpan.FromSeconds(10)));
-            Assert.IsType<ObjectDisposedException>(failure.InnerException);
+            await returning.WaitAsync(TimeSpan.FromSeconds(10));
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
         }
         finally
         {
@@ -54,7 +53,7 @@ public sealed class PoolDefectTests
     [Fact]
     public void Resident_bytes_of_the_largest_accepted_slot_are_counted_in_chunks_without_touching_the_heap()
     {
-        var options = new SlotPoolOptions { MaxSlots = 1, SlotSize = (nuint)OptionRules.MaxRegionBytes };
+        var options = new SlotPoolOptions { MaxSlots = 1, SlotSize = nuint.CreateChecked(OptionRules.MaxRegionBytes) };
         options.Validate();
         using var pool = new SlotPool(SlotKind.Memory, options);
         PooledSlot slot = pool.Rent(1, null, Page * 4);
@@ -71,14 +70,14 @@ public sealed class PoolDefectTests
     [Fact]
     public void A_size_above_the_bound_is_refused_at_validation()
     {
-        var stacks = new StackPoolOptions { StackSize = (nuint)OptionRules.MaxRegionBytes + Page };
+        var stacks = new StackPoolOptions { StackSize = nuint.CreateChecked(OptionRules.MaxRegionBytes) + Page };
         Assert.Equal("StackPoolOptions.StackSize", Assert.Throws<PoolConfigurationException>(stacks.Validate).Field);
-        var slots = new SlotPoolOptions { SlotSize = (nuint)OptionRules.MaxRegionBytes + Page };
+        var slots = new SlotPoolOptions { SlotSize = nuint.CreateChecked(OptionRules.MaxRegionBytes) + Page };
         Assert.Equal("SlotPoolOptions(slots).SlotSize", Assert.Throws<PoolConfigurationException>(() => slots.Validate()).Field);
     }
 
     [Fact]
-    public void Concurrent_grows_of_one_slot_record_exactly_what_became_read_write()
+    public async Task Concurrent_grows_of_one_slot_record_exactly_what_became_read_write()
     {
         using PoolingAllocator allocator = new(new PoolingAllocatorOptions
         {
@@ -103,7 +102,7 @@ public sealed class PoolDefectTests
             }
             Task large = Task.Run(() => Grow(4 * 1024 * 1024));
             Task small = Task.Run(() => Grow(32 * Page));
-            Task.WaitAll(large, small);
+            await Task.WhenAll(large, small);
             Assert.Equal((nuint)(4 * 1024 * 1024), store.GetAccessibleBytes(memory));
             store.GetSlotMemory(memory).Fill(0xAB);
             store.Dispose();
@@ -173,20 +172,20 @@ public sealed class PoolDefectTests
         const ulong FourGiB = 4UL << 30;
         using PoolingAllocator allocator = new(new PoolingAllocatorOptions
         {
-            Memories = new SlotPoolOptions { MaxSlots = 1, SlotSize = (nuint)FourGiB, GuardSize = Page },
+            Memories = new SlotPoolOptions { MaxSlots = 1, SlotSize = nuint.CreateChecked(FourGiB), GuardSize = Page },
         });
         var store = new Store<int>(allocator, 0);
         SlotToken memory = store.CheckoutMemory();
-        Assert.Equal((nuint)FourGiB, store.GetAccessibleBytes(memory));
-        Span<byte> high = store.GetSlotMemory(memory, (nuint)(FourGiB - Page), (int)Page);
+        Assert.Equal(nuint.CreateChecked(FourGiB), store.GetAccessibleBytes(memory));
+        Span<byte> high = store.GetSlotMemory(memory, nuint.CreateChecked(FourGiB) - Page, (int)Page);
         high[^1] = 42;
-        Assert.Equal(42, store.GetSlotMemory(memory, (nuint)(FourGiB - 1), 1)[0]);
+        Assert.Equal(42, store.GetSlotMemory(memory, nuint.CreateChecked(FourGiB) - 1, 1)[0]);
         Assert.Throws<InvalidOperationException>(() => store.GetSlotMemory(memory));
         store.Dispose();
     }
 
     [Fact]
-    public void Statistics_racing_dispose_and_the_last_return_never_throw()
+    public async Task Statistics_racing_dispose_and_the_last_return_never_throw()
     {
         for (int round = 0; round < 300; round++)
         {
@@ -212,9 +211,35 @@ public sealed class PoolDefectTests
             start.SignalAndWait();
             store.ReturnStack(stack);
             store.ReturnSlot(slot);
-            Task.WaitAll(reading, disposing);
+            await Task.WhenAll(reading, disposing);
             Assert.True(allocator.Stacks.IsReleased);
             Assert.True(allocator.Memories.IsReleased);
         }
+    }
+
+    [Fact]
+    public void A_forged_negative_slot_index_is_refused_not_thrown()
+    {
+        var stackOptions = new StackPoolOptions { MaxStacks = 2, StackSize = 64 * 1024 };
+        stackOptions.Validate();
+        using var stacks = new StackPool(stackOptions);
+        PooledStack stack = stacks.Rent(1, null);
+        Assert.Equal(InvalidTokenReason.Unknown, stacks.Return(stack with { Index = -1 }));
+        Assert.Null(stacks.Return(stack));
+        var slotOptions = new SlotPoolOptions { MaxSlots = 2, SlotSize = Page };
+        slotOptions.Validate();
+        using var slots = new SlotPool(SlotKind.Instance, slotOptions);
+        PooledSlot slot = slots.Rent(1, null, Page);
+        Assert.Equal(InvalidTokenReason.Unknown, slots.Return(slot with { Index = -1 }));
+        Assert.Null(slots.Return(slot));
+    }
+
+    [Fact]
+    public void One_pool_alone_larger_than_an_allocator_may_reserve_is_refused_by_its_own_validation()
+    {
+        var stacks = new StackPoolOptions { MaxStacks = 1 << 20, StackSize = 1 << 30 };
+        Assert.Equal("StackPoolOptions.MaxStacks", Assert.Throws<PoolConfigurationException>(stacks.Validate).Field);
+        var slots = new SlotPoolOptions { MaxSlots = 1 << 20, SlotSize = 1 << 30 };
+        Assert.Equal("SlotPoolOptions(slots).MaxSlots", Assert.Throws<PoolConfigurationException>(() => slots.Validate()).Field);
     }
 }

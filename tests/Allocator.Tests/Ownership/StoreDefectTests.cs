@@ -91,7 +91,7 @@ public sealed class StoreDefectTests
             }
         }
         Assert.Empty(leaks);
-        Assert.Empty(typeof(StackToken).GetProperties().Where(p => p.GetMethod!.IsPublic && p.PropertyType != typeof(long) && p.PropertyType != typeof(bool)));
+        Assert.DoesNotContain(typeof(StackToken).GetProperties(), p => p.GetMethod!.IsPublic && p.PropertyType != typeof(long) && p.PropertyType != typeof(bool));
     }
 
     [Fact]
@@ -149,15 +149,15 @@ public sealed class StoreDefectTests
         // Each pool alone is fine; together they pass the limit, which only the generator used to check.
         var together = OwnershipPools.Options() with
         {
-            Instances = new SlotPoolOptions { MaxSlots = 600, SlotSize = (nuint)OptionRules.MaxRegionBytes },
-            Memories = new SlotPoolOptions { MaxSlots = 600, SlotSize = (nuint)OptionRules.MaxRegionBytes },
+            Instances = new SlotPoolOptions { MaxSlots = 600, SlotSize = nuint.CreateChecked(OptionRules.MaxRegionBytes) },
+            Memories = new SlotPoolOptions { MaxSlots = 600, SlotSize = nuint.CreateChecked(OptionRules.MaxRegionBytes) },
         };
         Assert.Equal(nameof(PoolingAllocatorOptions), Assert.Throws<PoolConfigurationException>(together.Validate).Field);
 
         // The largest accepted total can really be reserved.
         var largest = OwnershipPools.Options() with
         {
-            Memories = new SlotPoolOptions { MaxSlots = 1000, SlotSize = (nuint)OptionRules.MaxRegionBytes },
+            Memories = new SlotPoolOptions { MaxSlots = 1000, SlotSize = nuint.CreateChecked(OptionRules.MaxRegionBytes) },
         };
         using PoolingAllocator allocator = new(largest);
         Assert.Equal(0, allocator.Memories.InUse);

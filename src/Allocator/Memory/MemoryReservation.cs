@@ -29,22 +29,9 @@ internal sealed class MemoryReservation : SafeHandle
     public void Protect(nuint offset, nuint length, MemoryProtection protection)
     {
         CheckRange(offset, length);
-        if (length == 0)
+        if (length > 0)
         {
-            return;
-        }
-        bool added = false;
-        try
-        {
-            DangerousAddRef(ref added);
-            VirtualMemory.Protect(handle + (nint)offset, length, protection);
-        }
-        finally
-        {
-            if (added)
-            {
-                DangerousRelease();
-            }
+            AddRefFor(() => VirtualMemory.Protect(handle + (nint)offset, length, protection));
         }
     }
 
@@ -52,15 +39,20 @@ internal sealed class MemoryReservation : SafeHandle
     public void Discard(nuint offset, nuint length)
     {
         CheckRange(offset, length);
-        if (length == 0)
+        if (length > 0)
         {
-            return;
+            AddRefFor(() => VirtualMemory.Discard(handle + (nint)offset, length));
         }
+    }
+
+    /// <summary>Runs an OS call on the range with a reference held, so a racing release waits for it.</summary>
+    private void AddRefFor(Action call)
+    {
         bool added = false;
         try
         {
             DangerousAddRef(ref added);
-            VirtualMemory.Discard(handle + (nint)offset, length);
+            call();
         }
         finally
         {

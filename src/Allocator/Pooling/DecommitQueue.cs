@@ -98,6 +98,14 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
         return true;
     }
 
+    /// <summary>Resets every pending slot now (and waits for resets in flight to settle them).</summary>
+    public void FlushAll()
+    {
+        while (Pending > 0 && FlushOrWait())
+        {
+        }
+    }
+
     /// <summary>Takes every pending slot without resetting it: the pool is being torn down and will never hand them
     /// out again, so they need no reset.</summary>
     public int[] DropPending()

@@ -230,9 +230,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <summary>Resets every returned slot that is waiting for its batch now.</summary>
     public void FlushPendingResets()
     {
-        while (_resets.Pending > 0 && _resets.FlushOrWait())
-        {
-        }
+        _resets.FlushAll();
     }
 
     /// <summary>Describes every slot checked out now, with its owner.</summary>

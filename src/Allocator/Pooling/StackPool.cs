@@ -150,9 +150,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <summary>Retries every reset that failed earlier (a stack whose reset failed stays queued, counted in use).</summary>
     public void FlushPendingResets()
     {
-        while (_resets.Pending > 0 && _resets.FlushOrWait())
-        {
-        }
+        _resets.FlushAll();
     }
 
     /// <summary>True when <paramref name="stack"/> is the current checkout of its slot.</summary>

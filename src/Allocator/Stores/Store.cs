@@ -465,23 +465,19 @@ public sealed class Store<T> : IStackLeaseOwner, IDisposable
 
     private SlotLease HeldSlot(SlotToken token)
     {
-        ThrowIfNotLive();
-        SlotLease? lease = token.Lease;
-        InvalidTokenReason? reason = lease is null ? InvalidTokenReason.Unknown
-            : lease.StoreId != Id ? InvalidTokenReason.WrongOwner
-            : !lease.IsHeld ? (lease.EndedByStore ? InvalidTokenReason.Stale : InvalidTokenReason.AlreadyReturned)
-            : null;
-        if (reason is not null)
+        if (Judge(token.Lease) is { } reason)
         {
-            ThrowInvalid(reason.Value, token.ToString());
+            ThrowInvalid(reason, token.ToString());
         }
-        return lease!;
+        return token.Lease!;
     }
 
-    private InvalidTokenReason? JudgeStack(StackToken token)
+    private InvalidTokenReason? JudgeStack(StackToken token) => Judge(token.Lease);
+
+    /// <summary>The one rule for both kinds of token: a lease of this live Store that is still held.</summary>
+    private InvalidTokenReason? Judge(Lease? lease)
     {
         ThrowIfNotLive();
-        StackLease? lease = token.Lease;
         return lease is null ? InvalidTokenReason.Unknown
             : lease.StoreId != Id ? InvalidTokenReason.WrongOwner
             : !lease.IsHeld ? (lease.EndedByStore ? InvalidTokenReason.Stale : InvalidTokenReason.AlreadyReturned)

@@ -45,6 +45,24 @@ internal sealed class MemoryReservation : SafeHandle
         }
     }
 
+    /// <summary>Replaces a range with fresh zero memory of <paramref name="protection"/>, dropping whatever was
+    /// mapped there (an image included) in one call.</summary>
+    public void Replace(nuint offset, nuint length, MemoryProtection protection)
+    {
+        CheckRange(offset, length);
+        if (length > 0)
+        {
+            AddRefFor(() => VirtualMemory.Replace(handle + (nint)offset, length, protection));
+        }
+    }
+
+    /// <summary>Maps an image file copy-on-write and read-write over [offset, offset + file size).</summary>
+    public void MapImage(nuint offset, MemoryImageFile file)
+    {
+        CheckRange(offset, file.Size);
+        AddRefFor(() => VirtualMemory.MapImage(handle + (nint)offset, file.Size, file.Descriptor));
+    }
+
     /// <summary>Runs an OS call on the range with a reference held, so a racing release waits for it.</summary>
     private void AddRefFor(Action call)
     {

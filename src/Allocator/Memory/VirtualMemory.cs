@@ -66,6 +66,39 @@ internal static unsafe class VirtualMemory
         }
     }
 
+    /// <summary>Replaces a range with fresh memory of <paramref name="protection"/> that reads as zeros, whatever
+    /// was there (an image's copy-on-write pages included).</summary>
+    internal static void Replace(nint address, nuint size, MemoryProtection protection)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            // Decommitting drops the pages; committing again gives zero pages.
+            Protect(address, size, MemoryProtection.NoAccess);
+            if (protection != MemoryProtection.NoAccess)
+            {
+                Protect(address, size, protection);
+            }
+            return;
+        }
+        int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Map, size);
+        bool ok = injected == 0 && (OperatingSystem.IsLinux() ? Interop.Sys.MapAnonymousFixed(address, size, protection) : throw Unsupported());
+        if (!ok)
+        {
+            throw new VirtualMemoryException("mmap(MAP_FIXED|MAP_ANONYMOUS)", injected != 0 ? injected : LastError(), size);
+        }
+    }
+
+    /// <summary>Maps the first <paramref name="size"/> bytes of an image file copy-on-write over a range (Linux).</summary>
+    internal static void MapImage(nint address, nuint size, int fd)
+    {
+        int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Map, size);
+        bool ok = injected == 0 && (OperatingSystem.IsLinux() ? Interop.Sys.MapFileFixed(address, size, fd, MemoryProtection.ReadWrite) : throw Unsupported());
+        if (!ok)
+        {
+            throw new VirtualMemoryException("mmap(MAP_PRIVATE|MAP_FIXED, memfd)", injected != 0 ? injected : LastError(), size);
+        }
+    }
+
     /// <summary>Bytes of [address, address + size) resident in physical memory, asked in chunks of
     /// <see cref="ResidencyChunkPages"/> pages through a fixed buffer.</summary>
     internal static nuint ResidentBytes(nint address, nuint size)
@@ -119,7 +152,7 @@ internal static unsafe class VirtualMemory
         return resident;
     }
 
-    private static int LastError() =>
+    internal static int LastError() =>
         OperatingSystem.IsWindows() ? Interop.Kernel32.LastError
         : OperatingSystem.IsLinux() ? Interop.Sys.Errno
         : 0;

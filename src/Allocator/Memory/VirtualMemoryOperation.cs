@@ -11,4 +11,7 @@ internal enum VirtualMemoryOperation
     Discard,
     /// <summary>mincore / QueryWorkingSetEx.</summary>
     Residency,
+    /// <summary>mmap(MAP_FIXED) of a memory image or of fresh anonymous memory over part of a reservation /
+    /// decommit + recommit.</summary>
+    Map,
 }

@@ -41,6 +41,9 @@ internal sealed class IndexAllocator
     /// <summary>Free slots now, cold, parked and warm (a snapshot while others allocate and free).</summary>
     public int FreeCount => _cold.Count + (_parked?.Count ?? 0) + Volatile.Read(ref _warmCount);
 
+    /// <summary>True when freed slots can stay warm for a key (affinity is on).</summary>
+    public bool KeepsWarm => _maxWarm > 0;
+
     /// <summary>Free slots that remember a key.</summary>
     public int WarmCount => Volatile.Read(ref _warmCount);
 
@@ -85,19 +88,47 @@ internal sealed class IndexAllocator
         return false;
     }
 
+    /// <summary>Takes the most recent warm slot of <paramref name="key"/>, and no other: how a pool finds the free
+    /// slots that still hold something of that key (Wasmtime's <c>alloc_affine_and_clear_affinity</c>).</summary>
+    public bool TryAllocateWarm(object key, out int index)
+    {
+        if (Volatile.Read(ref _warmCount) > 0)
+        {
+            lock (_warmLock)
+            {
+                if (_warmByKey.TryGetValue(key, out Stack<int>? sameKey))
+                {
+                    index = RemoveWarm(sameKey.Peek());
+                    return true;
+                }
+            }
+        }
+        index = -1;
+        return false;
+    }
+
     /// <summary>Gives a slot back; with a <paramref name="key"/> (and affinity on) it stays warm for that key.</summary>
     public void Free(int index, object? key)
     {
+        Free(index, key, out int forgotten);
+        if (forgotten >= 0)
+        {
+            _cold.Push(forgotten);
+        }
+    }
+
+    /// <summary>Like <see cref="Free(int, object?)"/>, but a warm slot that this pushes out of the warm list is handed
+    /// to the caller (<paramref name="forgotten"/>, else -1) instead of going cold, so the pool can drop what the slot
+    /// kept for its key first; it then frees it with <see cref="FreeCold"/>.</summary>
+    public void Free(int index, object? key, out int forgotten)
+    {
         Debug.Assert((uint)index < (uint)Capacity);
+        forgotten = -1;
         if (key is null || _maxWarm == 0)
         {
-            if (_parked is null || !_parked.TryPark(index))
-            {
-                _cold.Push(index);
-            }
+            FreeCold(index);
             return;
         }
-        int forgotten = -1;
         lock (_warmLock)
         {
             Debug.Assert(_key[index] is null && _warmNode[index] is null, "A slot is freed once per checkout.");
@@ -115,9 +146,15 @@ internal sealed class IndexAllocator
                 forgotten = RemoveWarm(_warmLru.First!.Value);
             }
         }
-        if (forgotten >= 0)
+    }
+
+    /// <summary>Gives a slot back that remembers no key.</summary>
+    public void FreeCold(int index)
+    {
+        Debug.Assert((uint)index < (uint)Capacity);
+        if (_parked is null || !_parked.TryPark(index))
         {
-            _cold.Push(forgotten);
+            _cold.Push(index);
         }
     }
 

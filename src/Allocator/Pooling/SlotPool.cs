@@ -14,6 +14,14 @@ namespace Allocator.Pooling;
 /// and its trailing guard stay inaccessible, so an access past the bound faults. Bookkeeping is under one lock, and
 /// so is every protection change of a checked-out slot together with its accounting (two racing grows must not
 /// leave more memory read-write than the pool records, or a reset would miss it).
+/// <para>A slot keeps its accessible size across reuse, as Wasmtime's do: a return discards the contents and leaves
+/// protection alone, and the next checkout changes protection only for the difference in size. So a slot reused at
+/// the same size costs one <c>madvise</c> in all.</para>
+/// <para>Memory images: a slot may map one <see cref="MemoryImage"/> copy-on-write at the image's range. A returned
+/// slot keeps the mapping only while it is warm for that image (the image is the affinity key), so the next checkout
+/// of the same image finds it mapped, and the reset's <c>madvise</c> has already reverted it to the image. A cold slot,
+/// a slot pushed out of the warm list and a slot of a disposed image drop the mapping: fresh anonymous memory in its
+/// place, so no byte of one image or tenant ever reaches another.</para>
 /// </remarks>
 internal sealed class SlotPool : IDecommitTarget, IDisposable
 {
@@ -26,6 +34,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     private readonly nuint[] _accessible;       // read-write bytes at the start of each slot (an upper bound)
     private readonly object?[] _rentKey;        // affinity key of the current user, remembered when it returns
     private readonly bool[] _dirty;             // protection may not match _accessible: reset all of it
+    private readonly MemoryImage?[] _image;     // mapped copy-on-write at the image's range, holding a file reference
     private readonly CheckoutOwners _owners;
     private readonly SlotGuardRange[] _guards;  // interior guards, sorted by offset
     private int _inUse;
@@ -49,6 +58,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         _accessible = new nuint[options.MaxSlots];
         _rentKey = new object?[options.MaxSlots];
         _dirty = new bool[options.MaxSlots];
+        _image = new MemoryImage?[options.MaxSlots];
         _owners = new CheckoutOwners(options.MaxSlots);
         _indices = new IndexAllocator(options.MaxSlots, options.MaxUnusedWarmSlots);
         _resets = new DecommitQueue(this, options.DecommitBatchSize);
@@ -76,14 +86,18 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
 
     /// <summary>Checks out a slot for <paramref name="storeId"/>, preferring the free slot
     /// <paramref name="affinityKey"/> used last. The first <paramref name="accessible"/> bytes are read-write and
-    /// read as zeros.</summary>
+    /// read as zeros, or, with an <paramref name="image"/>, as the image (which is then the affinity key).</summary>
     /// <exception cref="PoolExhaustedException">Every slot is checked out.</exception>
-    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    /// <exception cref="VirtualMemoryException">A protection change failed; the slot went back and nothing leaked.</exception>
-    public PooledSlot Rent(long storeId, object? affinityKey, nuint accessible)
+    /// <exception cref="ObjectDisposedException">The pool, or the image, is disposed.</exception>
+    /// <exception cref="VirtualMemoryException">A protection change or mapping failed; the slot went back and nothing
+    /// leaked.</exception>
+    public PooledSlot Rent(long storeId, object? affinityKey, nuint accessible, MemoryImage? image = null)
     {
         Debug.Assert(accessible <= Options.SlotSize && VirtualMemory.IsPageMultiple(accessible), "The Store checks the size.");
+        Debug.Assert(image is null || (affinityKey is null && image.End <= accessible && NextGuardAtOrAfter(image.Start) >= image.End),
+            "The Store checks that the image fits the accessible bytes clear of guards.");
         ThrowIfDisposed();
+        affinityKey = image ?? affinityKey;
         int index;
         bool hit;
         while (!_indices.TryAllocate(affinityKey, out index, out hit))
@@ -102,7 +116,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             if (_disposed)
             {
                 // Disposed while we looked: never hand out memory of a disposed pool (it may be unmapped already).
-                FreeAndMaybeRelease(index, null);
+                FreeAndMaybeRelease(index, keepKey: false);
                 ThrowIfDisposed();
             }
             generation = ++_state[index];
@@ -115,9 +129,9 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
         try
         {
-            SetAccessible(index, accessible);
+            Prepare(index, accessible, image);
         }
-        catch (VirtualMemoryException)
+        catch (Exception ex) when (ex is VirtualMemoryException or ObjectDisposedException)
         {
             lock (_lock)
             {
@@ -159,8 +173,8 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     }
 
     /// <summary>Makes more of a checked-out slot read-write (e.g. <c>memory.grow</c>); the protection change and its
-    /// accounting are one step under the pool's lock.</summary>
-    public void Grow(PooledSlot slot, nuint accessible)
+    /// accounting are one step under the pool's lock. Returns the accessible size before.</summary>
+    public nuint Grow(PooledSlot slot, nuint accessible)
     {
         lock (_lock)
         {
@@ -169,7 +183,9 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             {
                 throw new ArgumentOutOfRangeException(nameof(accessible), accessible, $"A slot cannot shrink: {_accessible[slot.Index]} bytes are accessible already.");
             }
+            nuint before = _accessible[slot.Index];
             SetAccessible(slot.Index, accessible);
+            return before;
         }
     }
 
@@ -279,7 +295,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
         foreach (int index in _resets.DropPending())
         {
-            _indices.Free(index, null);
+            _indices.FreeCold(index);
         }
         lock (_lock)
         {
@@ -291,11 +307,38 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
 
     void IDecommitTarget.Free(int index)
     {
-        lock (_lock)
+        if (_image[index] is { } image)
         {
-            object? key = _rentKey[index];
-            _rentKey[index] = null;
-            FreeAndMaybeRelease(index, key);
+            lock (image.Sync)
+            {
+                // Against the image's Dispose: either it is not disposed yet and will purge this slot from the warm
+                // list, or it is, and the slot must not keep it.
+                if (!image.IsDisposed)
+                {
+                    FreeAndMaybeRelease(index, keepKey: true);
+                    return;
+                }
+            }
+            TryDropImage(index);
+            FreeAndMaybeRelease(index, keepKey: false);
+            return;
+        }
+        FreeAndMaybeRelease(index, keepKey: true);
+    }
+
+    /// <summary>Drops <paramref name="image"/> from every free slot that keeps it for affinity (its Dispose).</summary>
+    public void PurgeImage(MemoryImage image)
+    {
+        while (_indices.TryAllocateWarm(image, out int index))
+        {
+            Debug.Assert(_image[index] == image);
+            TryDropImage(index);
+            lock (_lock)
+            {
+                _rentKey[index] = null;
+                _indices.FreeCold(index);
+                ReleaseIfDrained();
+            }
         }
     }
 
@@ -309,7 +352,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             if (disposed)
             {
                 _rentKey[index] = null;
-                FreeAndMaybeRelease(index, null);
+                FreeAndMaybeRelease(index, keepKey: false);
             }
         }
         if (!disposed)
@@ -318,41 +361,139 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
     }
 
-    private unsafe void ResetSlot(int index)
+    /// <summary>Makes a returned slot fit for its next user, keeping its accessible size: the kept-resident bytes are
+    /// zeroed in place, the rest discarded (reverting an image's pages to the image), all in one <c>madvise</c> when
+    /// the image lies beyond the kept bytes.</summary>
+    private void ResetSlot(int index)
     {
         nuint offset = (nuint)index * _stride;
         if (Volatile.Read(ref _dirty[index]))
         {
-            // A protection change failed halfway: make the whole slot inaccessible and zero again.
-            _reservation.Discard(offset, _accessible[index]);
-            _reservation.Protect(offset, Options.SlotSize, MemoryProtection.NoAccess);
+            // A protection change or mapping failed halfway: fresh inaccessible memory over the whole slot, whatever
+            // was mapped there.
+            _reservation.Replace(offset, Options.SlotSize, MemoryProtection.NoAccess);
             _accessible[index] = 0;
+            ForgetImage(index);
             Volatile.Write(ref _dirty[index], false);
             return;
         }
+        if (_image[index] is { } mapped && (mapped.IsDisposed || !_indices.KeepsWarm))
+        {
+            // The slot will not stay warm for this image: drop it now, while the reset may still fail and retry.
+            DropImage(index);
+        }
         nuint accessible = _accessible[index];
         nuint keep = Math.Min(Options.KeepResident, accessible);
-        // Zero the kept bytes in place, stepping over interior guards (touching one would fault).
-        nuint cursor = 0;
+        if (_image[index] is not { } image || keep <= image.Start)
+        {
+            ZeroInPlace(index, 0, keep);
+            _reservation.Discard(offset + keep, accessible - keep);
+            return;
+        }
+        Debug.Assert(accessible >= image.End);
+        ZeroInPlace(index, 0, image.Start);
+        _reservation.Discard(offset + image.Start, image.End - image.Start);
+        nuint rest = Math.Max(keep, image.End);
+        ZeroInPlace(index, image.End, rest);
+        _reservation.Discard(offset + rest, accessible - rest);
+    }
+
+    /// <summary>Zeroes [from, to) of a slot in place, stepping over interior guards (touching one would fault).</summary>
+    private unsafe void ZeroInPlace(int index, nuint from, nuint to)
+    {
+        nuint cursor = from;
         foreach (SlotGuardRange guard in _guards)
         {
-            if (guard.Offset >= keep)
+            if (guard.Offset >= to)
             {
                 break;
             }
-            NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), guard.Offset - cursor);
-            cursor = Math.Min(guard.End, keep);
+            if (guard.End <= cursor)
+            {
+                continue;
+            }
+            if (guard.Offset > cursor)
+            {
+                NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), guard.Offset - cursor);
+            }
+            cursor = Math.Min(guard.End, to);
         }
-        if (keep > cursor)
+        if (to > cursor)
         {
-            NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), keep - cursor);
+            NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), to - cursor);
         }
-        if (accessible > keep)
+    }
+
+    /// <summary>Gets a slot ready for its next user: drops another image it may map, sets its size, then maps or
+    /// copies <paramref name="image"/> unless the slot maps it already.</summary>
+    private void Prepare(int index, nuint accessible, MemoryImage? image)
+    {
+        if (_image[index] is { } mapped && mapped != image)
         {
-            _reservation.Discard(offset + keep, accessible - keep);
-            _reservation.Protect(offset + keep, accessible - keep, MemoryProtection.NoAccess);
+            DropImage(index);
         }
-        _accessible[index] = keep;
+        SetAccessible(index, accessible);
+        if (image is null || _image[index] == image)
+        {
+            return;
+        }
+        if (image.File is not { } file)
+        {
+            image.CopyInto(SlotAddress(index));
+            return;
+        }
+        bool added = false;
+        try
+        {
+            // Throws ObjectDisposedException once the image is disposed: no new mapping after that.
+            file.DangerousAddRef(ref added);
+            if (!image.TryRegisterPool(this))
+            {
+                throw new ObjectDisposedException(nameof(MemoryImage));
+            }
+            _reservation.MapImage((nuint)index * _stride + image.Start, file);
+            _image[index] = image;
+        }
+        catch
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Replaces a slot's image mapping with fresh anonymous read-write memory (the slot's accessible bytes
+    /// cover the image) and lets go of the image.</summary>
+    private void DropImage(int index)
+    {
+        MemoryImage image = _image[index]!;
+        Debug.Assert(_accessible[index] >= image.End, "A slot maps an image only inside its accessible bytes.");
+        _reservation.Replace((nuint)index * _stride + image.Start, image.End - image.Start, MemoryProtection.ReadWrite);
+        ForgetImage(index);
+    }
+
+    /// <summary>Best effort, for free slots: on failure the slot keeps the mapping, and whoever checks it out next
+    /// drops it before use.</summary>
+    private void TryDropImage(int index)
+    {
+        try
+        {
+            DropImage(index);
+        }
+        catch (VirtualMemoryException)
+        {
+        }
+    }
+
+    private void ForgetImage(int index)
+    {
+        if (_image[index] is { } image)
+        {
+            _image[index] = null;
+            image.File!.DangerousRelease();
+        }
     }
 
     /// <summary>Sets a slot's read-write prefix. On failure the slot is marked dirty with the larger size recorded,
@@ -392,13 +533,33 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
     }
 
-    /// <summary>Under the lock: a reset (or never-used) slot goes to the free lists; a disposed pool whose slots
-    /// are all free releases its memory.</summary>
-    private void FreeAndMaybeRelease(int index, object? key)
+    /// <summary>A reset slot goes to the free lists, warm for its last key when <paramref name="keepKey"/>; a disposed
+    /// pool whose slots are all free releases its memory. A warm slot this pushes out of the warm list drops its image
+    /// before it goes cold.</summary>
+    private void FreeAndMaybeRelease(int index, bool keepKey)
     {
-        Debug.Assert(Monitor.IsEntered(_lock));
-        _indices.Free(index, _disposed ? null : key);
-        ReleaseIfDrained();
+        int forgotten;
+        lock (_lock)
+        {
+            // A disposed image is no key: nothing may come back for it.
+            object? key = keepKey && !_disposed && _rentKey[index] is not MemoryImage { IsDisposed: true } ? _rentKey[index] : null;
+            _rentKey[index] = null;
+            _indices.Free(index, key, out forgotten);
+            if (forgotten < 0)
+            {
+                ReleaseIfDrained();
+                return;
+            }
+        }
+        if (_image[forgotten] is not null)
+        {
+            TryDropImage(forgotten);
+        }
+        lock (_lock)
+        {
+            _indices.FreeCold(forgotten);
+            ReleaseIfDrained();
+        }
     }
 
     private void ReleaseIfDrained()
@@ -408,6 +569,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         {
             _released = true;
             _reservation.Dispose();
+            for (int i = 0; i < _image.Length; i++)
+            {
+                // The unmapping took every image mapping with it.
+                ForgetImage(i);
+            }
         }
     }
 

@@ -14,7 +14,7 @@ namespace Allocator;
 /// <para>Each checkout is one lease, the only record of it; tokens and fibers point at that lease. Members are
 /// thread-safe; one lock guards the bookkeeping, and no pool or fiber code runs under it except returns.</para>
 /// </remarks>
-public sealed class Store<T> : IStackLeaseOwner, IDisposable
+public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
 {
     private readonly object _lock = new();
     private LeaseList<StackLease> _stacks;
@@ -347,14 +347,18 @@ public sealed class Store<T> : IStackLeaseOwner, IDisposable
         Debug.Assert(refused is null, "A held lease names the stack's current checkout.");
     }
 
-    private SlotToken CheckoutSlot(SlotPool pool, object? affinityKey, nuint? accessibleBytes)
+    private SlotToken CheckoutSlot(SlotPool pool, object? affinityKey, nuint? accessibleBytes, MemoryImage? image = null)
     {
         nuint accessible = accessibleBytes ?? pool.Options.SlotSize;
         CheckAccessible(pool, accessible, nameof(accessibleBytes));
+        if (image is not null)
+        {
+            CheckImageFits(pool, image, accessible);
+        }
         lock (_lock)
         {
             ThrowIfNotLive();
-            var lease = new SlotLease(Id, pool, pool.Rent(Id, affinityKey, accessible));
+            var lease = new SlotLease(Id, pool, pool.Rent(Id, affinityKey, accessible, image));
             _slots.Add(lease);
             EnsureFinalizer();
             return new SlotToken(lease);

@@ -10,7 +10,7 @@ internal static partial class Interop
     /// <remarks>Tmds.LibC ships its implementation only for Linux RIDs, so every call stays inside this class and
     /// errors come back as errno values for <see cref="VirtualMemory"/> to turn into exceptions.</remarks>
     [SupportedOSPlatform("linux")]
-    internal static unsafe class Sys
+    internal static unsafe partial class Sys
     {
         public static nuint PageSize => (nuint)LibC.getpagesize();
 

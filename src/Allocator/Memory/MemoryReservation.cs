@@ -31,7 +31,7 @@ internal sealed class MemoryReservation : SafeHandle
         CheckRange(offset, length);
         if (length > 0)
         {
-            AddRefFor(() => VirtualMemory.Protect(handle + (nint)offset, length, protection));
+            AddRefFor(VirtualMemoryOperation.Protect, offset, length, protection);
         }
     }
 
@@ -41,7 +41,7 @@ internal sealed class MemoryReservation : SafeHandle
         CheckRange(offset, length);
         if (length > 0)
         {
-            AddRefFor(() => VirtualMemory.Discard(handle + (nint)offset, length));
+            AddRefFor(VirtualMemoryOperation.Discard, offset, length);
         }
     }
 
@@ -52,7 +52,7 @@ internal sealed class MemoryReservation : SafeHandle
         CheckRange(offset, length);
         if (length > 0)
         {
-            AddRefFor(() => VirtualMemory.Replace(handle + (nint)offset, length, protection));
+            AddRefFor(VirtualMemoryOperation.Map, offset, length, protection);
         }
     }
 
@@ -60,17 +60,36 @@ internal sealed class MemoryReservation : SafeHandle
     public void MapImage(nuint offset, MemoryImageFile file)
     {
         CheckRange(offset, file.Size);
-        AddRefFor(() => VirtualMemory.MapImage(handle + (nint)offset, file.Size, file.Descriptor));
+        AddRefFor(VirtualMemoryOperation.Map, offset, file.Size, image: file);
     }
 
-    /// <summary>Runs an OS call on the range with a reference held, so a racing release waits for it.</summary>
-    private void AddRefFor(Action call)
+    /// <summary>Runs an OS call on the range with a reference held, so a racing release waits for it. (A switch, not
+    /// a delegate: a closure per call would allocate on every slot reset.)</summary>
+    private void AddRefFor(VirtualMemoryOperation operation, nuint offset, nuint length,
+        MemoryProtection protection = MemoryProtection.NoAccess, MemoryImageFile? image = null)
     {
         bool added = false;
         try
         {
             DangerousAddRef(ref added);
-            call();
+            nint address = handle + (nint)offset;
+            switch (operation)
+            {
+                case VirtualMemoryOperation.Protect:
+                    VirtualMemory.Protect(address, length, protection);
+                    break;
+                case VirtualMemoryOperation.Discard:
+                    VirtualMemory.Discard(address, length);
+                    break;
+                case VirtualMemoryOperation.Map when image is not null:
+                    VirtualMemory.MapImage(address, length, image.Descriptor);
+                    break;
+                case VirtualMemoryOperation.Map:
+                    VirtualMemory.Replace(address, length, protection);
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(operation), operation, "Not a call on a range.");
+            }
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Allocator.Pooling;
 
@@ -19,10 +20,16 @@ internal sealed class IndexAllocator
     private readonly PerCoreSlotCache? _parked;
     private readonly int _maxWarm;
     private readonly object _warmLock = new();
-    private readonly LinkedList<int> _warmLru = new();
-    private readonly LinkedListNode<int>?[] _warmNode;
-    private readonly Dictionary<object, Stack<int>> _warmByKey = new();
+    // Warm slots are threaded through index arrays (no node objects, so freeing a slot warm allocates nothing):
+    // one list in LRU order, oldest first, and per key a list with the most recent first, its head in _warmByKey.
+    private readonly int[] _lruPrev;
+    private readonly int[] _lruNext;
+    private readonly int[] _keyPrev;
+    private readonly int[] _keyNext;
+    private readonly Dictionary<object, int> _warmByKey = new();
     private readonly object?[] _key;
+    private int _lruOldest = -1;
+    private int _lruNewest = -1;
     private int _warmCount;
 
     public IndexAllocator(int capacity, int maxWarm)
@@ -32,8 +39,12 @@ internal sealed class IndexAllocator
         _maxWarm = maxWarm;
         _cold = new FreeIndexStack(capacity);
         _parked = maxWarm == 0 ? new PerCoreSlotCache() : null;
-        _warmNode = maxWarm == 0 ? [] : new LinkedListNode<int>?[capacity];
-        _key = maxWarm == 0 ? [] : new object?[capacity];
+        int warmCapacity = maxWarm == 0 ? 0 : capacity;
+        _lruPrev = new int[warmCapacity];
+        _lruNext = new int[warmCapacity];
+        _keyPrev = new int[warmCapacity];
+        _keyNext = new int[warmCapacity];
+        _key = new object?[warmCapacity];
     }
 
     public int Capacity { get; }
@@ -56,10 +67,10 @@ internal sealed class IndexAllocator
         {
             lock (_warmLock)
             {
-                if (_warmByKey.TryGetValue(key, out Stack<int>? sameKey))
+                if (_warmByKey.TryGetValue(key, out int mostRecent))
                 {
                     affinityHit = true;
-                    index = RemoveWarm(sameKey.Peek());
+                    index = RemoveWarm(mostRecent);
                     return true;
                 }
             }
@@ -76,10 +87,10 @@ internal sealed class IndexAllocator
         {
             lock (_warmLock)
             {
-                if (_warmLru.First is { } oldest)
+                if (_lruOldest >= 0)
                 {
                     // No cold slot left: reuse the slot whose key has waited longest.
-                    index = RemoveWarm(oldest.Value);
+                    index = RemoveWarm(_lruOldest);
                     return true;
                 }
             }
@@ -96,9 +107,9 @@ internal sealed class IndexAllocator
         {
             lock (_warmLock)
             {
-                if (_warmByKey.TryGetValue(key, out Stack<int>? sameKey))
+                if (_warmByKey.TryGetValue(key, out int mostRecent))
                 {
-                    index = RemoveWarm(sameKey.Peek());
+                    index = RemoveWarm(mostRecent);
                     return true;
                 }
             }
@@ -131,19 +142,31 @@ internal sealed class IndexAllocator
         }
         lock (_warmLock)
         {
-            Debug.Assert(_key[index] is null && _warmNode[index] is null, "A slot is freed once per checkout.");
+            Debug.Assert(_key[index] is null, "A slot is freed once per checkout.");
             _key[index] = key;
-            if (!_warmByKey.TryGetValue(key, out Stack<int>? slots))
+            ref int head = ref CollectionsMarshal.GetValueRefOrAddDefault(_warmByKey, key, out bool known);
+            _keyPrev[index] = -1;
+            _keyNext[index] = known ? head : -1;
+            if (known)
             {
-                slots = new Stack<int>();
-                _warmByKey.Add(key, slots);
+                _keyPrev[head] = index;
             }
-            slots.Push(index);
-            _warmNode[index] = _warmLru.AddLast(index);
-            Volatile.Write(ref _warmCount, _warmLru.Count);
-            if (_warmLru.Count > _maxWarm)
+            head = index;
+            _lruPrev[index] = _lruNewest;
+            _lruNext[index] = -1;
+            if (_lruNewest >= 0)
             {
-                forgotten = RemoveWarm(_warmLru.First!.Value);
+                _lruNext[_lruNewest] = index;
+            }
+            else
+            {
+                _lruOldest = index;
+            }
+            _lruNewest = index;
+            Volatile.Write(ref _warmCount, _warmCount + 1);
+            if (_warmCount > _maxWarm)
+            {
+                forgotten = RemoveWarm(_lruOldest);
             }
         }
     }
@@ -164,9 +187,9 @@ internal sealed class IndexAllocator
         var forgotten = new List<int>();
         lock (_warmLock)
         {
-            while (_warmLru.First is { } oldest)
+            while (_lruOldest >= 0)
             {
-                forgotten.Add(RemoveWarm(oldest.Value));
+                forgotten.Add(RemoveWarm(_lruOldest));
             }
         }
         foreach (int index in forgotten)
@@ -178,30 +201,45 @@ internal sealed class IndexAllocator
     /// <summary>Under <see cref="_warmLock"/>: takes a warm slot out of every warm structure.</summary>
     private int RemoveWarm(int index)
     {
+        Debug.Assert(Monitor.IsEntered(_warmLock) && _key[index] is not null);
         object key = _key[index]!;
-        Stack<int> slots = _warmByKey[key];
-        // Warm slots of one key are few; rebuilding without the index keeps the structure simple.
-        if (slots.Peek() == index)
+        int prev = _keyPrev[index], next = _keyNext[index];
+        if (prev >= 0)
         {
-            slots.Pop();
+            _keyNext[prev] = next;
+        }
+        else if (next >= 0)
+        {
+            _warmByKey[key] = next;
         }
         else
         {
-            int[] rest = slots.Where(s => s != index).Reverse().ToArray();
-            slots.Clear();
-            foreach (int s in rest)
-            {
-                slots.Push(s);
-            }
-        }
-        if (slots.Count == 0)
-        {
             _warmByKey.Remove(key);
         }
-        _warmLru.Remove(_warmNode[index]!);
-        _warmNode[index] = null;
+        if (next >= 0)
+        {
+            _keyPrev[next] = prev;
+        }
+        prev = _lruPrev[index];
+        next = _lruNext[index];
+        if (prev >= 0)
+        {
+            _lruNext[prev] = next;
+        }
+        else
+        {
+            _lruOldest = next;
+        }
+        if (next >= 0)
+        {
+            _lruPrev[next] = prev;
+        }
+        else
+        {
+            _lruNewest = prev;
+        }
         _key[index] = null;
-        Volatile.Write(ref _warmCount, _warmLru.Count);
+        Volatile.Write(ref _warmCount, _warmCount - 1);
         return index;
     }
 }

@@ -1,0 +1,8 @@
+namespace Allocator.PeerBenchmarks.Harness;
+
+/// <summary>One measured operation: <see cref="Run"/> performs it <c>n</c> times.</summary>
+internal sealed record BenchCase(string Name, Action<long> Run);
+
+/// <summary>One row of the table: our case against a peer's doing the same work; ratio = peer time / ours, so above 1
+/// means we are faster.</summary>
+internal sealed record Comparison(string Name, BenchCase Ours, BenchCase Peer, string PeerName, string? Target = null);

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+
+namespace Allocator.PeerBenchmarks.Harness;
+
+/// <summary>Measures every case of every comparison in rounds, cases interleaved (the order rotates each round), so
+/// a noisy neighbour on a shared 2-core machine hits ours and the peer alike. A run is a set of rounds; each case's
+/// time in a run is its median over the rounds, and a comparison's ratio is taken within one run. Several runs give
+/// the range.</summary>
+internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
+{
+    public sealed record Result(Comparison Comparison, double[] OursNs, double[] PeerNs, double[] Ratios, double OursBytesPerOp);
+
+    public List<Result> Measure(IReadOnlyList<Comparison> comparisons, TextWriter log)
+    {
+        BenchCase[] cases = comparisons.SelectMany(c => new[] { c.Ours, c.Peer }).Distinct().ToArray();
+        var iterations = new Dictionary<BenchCase, long>();
+        foreach (BenchCase benchCase in cases)
+        {
+            iterations[benchCase] = Calibrate(benchCase);
+            log.WriteLine($"  calibrated {benchCase.Name}: {iterations[benchCase]} per batch");
+        }
+        var ns = cases.ToDictionary(c => c, _ => new double[runs]);
+        var bytes = cases.ToDictionary(c => c, _ => new List<double>());
+        for (int run = 0; run < runs; run++)
+        {
+            var samples = cases.ToDictionary(c => c, _ => new List<double>());
+            for (int round = 0; round < rounds; round++)
+            {
+                for (int k = 0; k < cases.Length; k++)
+                {
+                    BenchCase benchCase = cases[(k + round) % cases.Length];
+                    long n = iterations[benchCase];
+                    long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+                    long start = Stopwatch.GetTimestamp();
+                    benchCase.Run(n);
+                    double elapsedNs = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+                    long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+                    samples[benchCase].Add(elapsedNs / n);
+                    bytes[benchCase].Add((double)allocated / n);
+                }
+            }
+            foreach (BenchCase benchCase in cases)
+            {
+                ns[benchCase][run] = Median(samples[benchCase]);
+            }
+            log.WriteLine($"  run {run + 1}/{runs} done");
+        }
+        return comparisons.Select(c => new Result(c, ns[c.Ours], ns[c.Peer],
+            Enumerable.Range(0, runs).Select(r => ns[c.Peer][r] / ns[c.Ours][r]).ToArray(),
+            Median(bytes[c.Ours]))).ToList();
+    }
+
+    public static double Median(IEnumerable<double> values)
+    {
+        double[] sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>Warms the case up, then finds how many operations fill one batch.</summary>
+    private long Calibrate(BenchCase benchCase)
+    {
+        benchCase.Run(1);
+        long n = 1;
+        while (true)
+        {
+            long start = Stopwatch.GetTimestamp();
+            benchCase.Run(n);
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+            if (elapsed >= batch / 2 || n >= 1L << 30)
+            {
+                return Math.Max(1, (long)(n * batch.TotalNanoseconds / Math.Max(elapsed.TotalNanoseconds, 1)));
+            }
+            n *= 2;
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using System.Runtime.InteropServices;
+
+namespace Allocator.PeerBenchmarks.Wasmtime;
+
+/// <summary>The part of Wasmtime's C API (crates/c-api/include) the peer cases use, declared by hand: the managed
+/// binding in the same NuGet package has no async calls. Handles are raw pointers owned by the wrappers in
+/// <see cref="WasmtimeEngine"/>.</summary>
+internal static unsafe partial class WasmtimeNative
+{
+    private const string Library = "wasmtime";
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ByteVec
+    {
+        public nuint Size;
+        public byte* Data;
+    }
+
+    /// <summary>wasmtime_instance_t: a store id and an index; no destructor.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Instance
+    {
+        public ulong StoreId;
+        public nuint Index;
+    }
+
+    [LibraryImport(Library, EntryPoint = "wasm_config_new")]
+    public static partial nint ConfigNew();
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_config_memory_init_cow_set")]
+    public static partial void ConfigMemoryInitCow(nint config, [MarshalAs(UnmanagedType.U1)] bool enable);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_new")]
+    public static partial nint PoolingConfigNew();
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_delete")]
+    public static partial void PoolingConfigDelete(nint pooling);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_total_core_instances_set")]
+    public static partial void PoolingTotalCoreInstances(nint pooling, uint count);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_total_memories_set")]
+    public static partial void PoolingTotalMemories(nint pooling, uint count);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_total_tables_set")]
+    public static partial void PoolingTotalTables(nint pooling, uint count);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_total_stacks_set")]
+    public static partial void PoolingTotalStacks(nint pooling, uint count);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_max_unused_warm_slots_set")]
+    public static partial void PoolingMaxUnusedWarmSlots(nint pooling, uint count);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_strategy_set")]
+    public static partial void ConfigPoolingStrategy(nint config, nint pooling);
+
+    [LibraryImport(Library, EntryPoint = "wasm_engine_new_with_config")]
+    public static partial nint EngineNewWithConfig(nint config);
+
+    [LibraryImport(Library, EntryPoint = "wasm_engine_delete")]
+    public static partial void EngineDelete(nint engine);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_wat2wasm")]
+    public static partial nint Wat2Wasm(byte* wat, nuint length, ByteVec* wasm);
+
+    [LibraryImport(Library, EntryPoint = "wasm_byte_vec_delete")]
+    public static partial void ByteVecDelete(ByteVec* vec);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_module_new")]
+    public static partial nint ModuleNew(nint engine, byte* wasm, nuint length, nint* module);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_module_delete")]
+    public static partial void ModuleDelete(nint module);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_linker_new")]
+    public static partial nint LinkerNew(nint engine);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_linker_delete")]
+    public static partial void LinkerDelete(nint linker);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_linker_instantiate_pre")]
+    public static partial nint LinkerInstantiatePre(nint linker, nint module, nint* instancePre);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_instance_pre_delete")]
+    public static partial void InstancePreDelete(nint instancePre);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_instance_pre_instantiate")]
+    public static partial nint InstancePreInstantiate(nint instancePre, nint context, Instance* instance, nint* trap);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_store_new")]
+    public static partial nint StoreNew(nint engine, nint data, nint finalizer);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_store_context")]
+    public static partial nint StoreContext(nint store);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_store_delete")]
+    public static partial void StoreDelete(nint store);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_error_message")]
+    public static partial void ErrorMessage(nint error, ByteVec* message);
+
+    [LibraryImport(Library, EntryPoint = "wasmtime_error_delete")]
+    public static partial void ErrorDelete(nint error);
+
+    [LibraryImport(Library, EntryPoint = "wasm_trap_message")]
+    public static partial void TrapMessage(nint trap, ByteVec* message);
+
+    [LibraryImport(Library, EntryPoint = "wasm_trap_delete")]
+    public static partial void TrapDelete(nint trap);
+}

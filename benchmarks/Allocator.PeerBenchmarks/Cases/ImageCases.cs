@@ -6,16 +6,15 @@ namespace Allocator.PeerBenchmarks.Cases;
 
 /// <summary>Memory images: a request whose memory starts from a 64 KiB data image, against Wasmtime's pooling
 /// allocator instantiating a module with the same 64 KiB data segment (Wasmtime maps its own memfd images by
-/// default); and checkout+return of an image slot under affinity, against copying the 64 KiB into a plain slot.</summary>
+/// default), with the same keep-resident setting on both sides; and checkout+return of an image slot under
+/// affinity, against copying the 64 KiB into a plain slot.</summary>
 internal sealed class ImageCases : IDisposable
 {
     private const int ImageBytes = 64 * 1024;
 
-    private readonly PoolingAllocator _allocator;
-    private readonly MemoryImage _image;
     private readonly byte[] _data;
-    private readonly WasmtimeEngine _wasmtime;
-    private readonly nint _instancePre;
+    private readonly MemoryImage _image;
+    private readonly List<IDisposable> _owned = new();
 
     public ImageCases()
     {
@@ -24,61 +23,69 @@ internal sealed class ImageCases : IDisposable
         {
             _data[i] = (byte)(1 + i * 7);
         }
-        _allocator = new PoolingAllocator(new PoolingAllocatorOptions
-        {
-            Stacks = new StackPoolOptions { MaxStacks = 64, StackSize = 64 * 1024 },
-            // Instance state is small and always touched: zeroing it in place is cheaper than giving it back and
-            // faulting it in again (Wasmtime's instance allocations make no system call either).
-            Instances = new SlotPoolOptions { MaxSlots = 64, SlotSize = 16 * 1024, MaxUnusedWarmSlots = 64, KeepResident = 16 * 1024 },
-            Memories = new SlotPoolOptions { MaxSlots = 64, SlotSize = 1024 * 1024, GuardSize = 64 * 1024, MaxUnusedWarmSlots = 64 },
-        });
         _image = MemoryImage.Create(_data);
-        _wasmtime = new WasmtimeEngine(pooling: true);
-        _instancePre = _wasmtime.InstancePreFromWat(ModuleWithDataSegment(_data));
-        Verify();
     }
 
     public IEnumerable<Comparison> Comparisons()
     {
-        yield return new Comparison("request, memory from a 64 KiB data image",
-            new BenchCase("ours: Store + instance + image memory + IntoData", RequestWithImage),
-            new BenchCase("Wasmtime pooling: store + instantiate (64 KiB data segment) + delete", n =>
-            {
-                for (long i = 0; i < n; i++)
+        foreach (nuint keepResident in new nuint[] { 0, ImageBytes })
+        {
+            PoolingAllocator allocator = Own(Allocator(keepResident));
+            WasmtimeEngine wasmtime = Own(new WasmtimeEngine(pooling: true, memoryKeepResident: keepResident));
+            nint instancePre = wasmtime.InstancePreFromWat(ModuleWithDataSegment(_data));
+            Verify(allocator);
+            yield return new Comparison($"request, memory from a 64 KiB data image, keep-resident {keepResident / 1024} KiB on both sides",
+                new BenchCase($"ours, keep {keepResident / 1024} KiB: Store + instance + image memory + IntoData", n => RequestWithImage(allocator, n)),
+                new BenchCase($"Wasmtime pooling, keep {keepResident / 1024} KiB: store + instantiate (64 KiB data segment) + delete", n =>
                 {
-                    _wasmtime.InstantiateOnce(_instancePre);
-                }
-            }),
-            "Wasmtime 50.0.1 pooling", Target: ">= 2x");
-        yield return new Comparison("memory checkout+return, same 64 KiB image (affinity)",
-            new BenchCase("ours: image checkout + return", ImageCheckoutReturn),
-            new BenchCase("ours: plain checkout + copy 64 KiB + return", CopyCheckoutReturn),
-            "copying 64 KiB");
+                    for (long i = 0; i < n; i++)
+                    {
+                        wasmtime.InstantiateOnce(instancePre);
+                    }
+                }),
+                "Wasmtime 50.0.1 pooling", Target: ">= 2x");
+            if (keepResident == 0)
+            {
+                yield return new Comparison("memory checkout+return, same 64 KiB image (affinity)",
+                    new BenchCase("ours: image checkout + return", n => ImageCheckoutReturn(allocator, n)),
+                    new BenchCase("ours: plain checkout + copy 64 KiB + return", n => CopyCheckoutReturn(allocator, n)),
+                    "copying 64 KiB");
+            }
+        }
     }
 
-    private void RequestWithImage(long n)
+    private static PoolingAllocator Allocator(nuint memoryKeepResident) => new(new PoolingAllocatorOptions
+    {
+        Stacks = new StackPoolOptions { MaxStacks = 64, StackSize = 64 * 1024 },
+        // Instance state is small and always touched: zeroing it in place is cheaper than giving it back and
+        // faulting it in again (Wasmtime's instance allocations make no system call either).
+        Instances = new SlotPoolOptions { MaxSlots = 64, SlotSize = 16 * 1024, MaxUnusedWarmSlots = 64, KeepResident = 16 * 1024 },
+        Memories = new SlotPoolOptions { MaxSlots = 64, SlotSize = 1024 * 1024, GuardSize = 64 * 1024, MaxUnusedWarmSlots = 64, KeepResident = memoryKeepResident },
+    });
+
+    private void RequestWithImage(PoolingAllocator allocator, long n)
     {
         for (long i = 0; i < n; i++)
         {
-            var store = new Store<int>(_allocator, 0);
+            var store = new Store<int>(allocator, 0);
             store.CheckoutInstance(accessibleBytes: 16 * 1024);
             store.CheckoutMemoryFromImage(_image, ImageBytes);
             store.IntoData();
         }
     }
 
-    private void ImageCheckoutReturn(long n)
+    private void ImageCheckoutReturn(PoolingAllocator allocator, long n)
     {
-        using var store = new Store<int>(_allocator, 0);
+        using var store = new Store<int>(allocator, 0);
         for (long i = 0; i < n; i++)
         {
             store.ReturnSlot(store.CheckoutMemoryFromImage(_image, ImageBytes));
         }
     }
 
-    private void CopyCheckoutReturn(long n)
+    private void CopyCheckoutReturn(PoolingAllocator allocator, long n)
     {
-        using var store = new Store<int>(_allocator, 0);
+        using var store = new Store<int>(allocator, 0);
         for (long i = 0; i < n; i++)
         {
             SlotToken slot = store.CheckoutMemory(accessibleBytes: ImageBytes);
@@ -87,10 +94,10 @@ internal sealed class ImageCases : IDisposable
         }
     }
 
-    /// <summary>Both sides must really start from the data: checked once, outside the timing.</summary>
-    private void Verify()
+    /// <summary>Our side must really start from the data: checked once, outside the timing.</summary>
+    private void Verify(PoolingAllocator allocator)
     {
-        using var store = new Store<int>(_allocator, 0);
+        using var store = new Store<int>(allocator, 0);
         SlotToken slot = store.CheckoutMemoryFromImage(_image, ImageBytes);
         if (!store.GetSlotMemory(slot).SequenceEqual(_data))
         {
@@ -108,10 +115,18 @@ internal sealed class ImageCases : IDisposable
         return wat.Append("\"))").ToString();
     }
 
+    private TOwned Own<TOwned>(TOwned owned) where TOwned : IDisposable
+    {
+        _owned.Add(owned);
+        return owned;
+    }
+
     public void Dispose()
     {
-        _wasmtime.Dispose();
+        for (int i = _owned.Count - 1; i >= 0; i--)
+        {
+            _owned[i].Dispose();
+        }
         _image.Dispose();
-        _allocator.Dispose();
     }
 }

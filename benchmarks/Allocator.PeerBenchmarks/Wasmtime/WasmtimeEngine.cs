@@ -11,7 +11,9 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
     private readonly List<nint> _instancePres = new();
 
     /// <param name="pooling">Pooling allocator with <paramref name="capacity"/> of each kind; otherwise on demand.</param>
-    public WasmtimeEngine(bool pooling, uint capacity = 64)
+    /// <param name="memoryKeepResident">Bytes of each linear memory a reset may restore in place
+    /// (<c>linear_memory_keep_resident</c>; Wasmtime then resets with PAGEMAP_SCAN where the kernel has it).</param>
+    public WasmtimeEngine(bool pooling, uint capacity = 64, nuint memoryKeepResident = 0)
     {
         nint config = ConfigNew();
         if (pooling)
@@ -21,6 +23,7 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
             PoolingTotalMemories(poolingConfig, capacity);
             PoolingTotalTables(poolingConfig, capacity);
             PoolingTotalStacks(poolingConfig, capacity);
+            PoolingLinearMemoryKeepResident(poolingConfig, memoryKeepResident);
             ConfigPoolingStrategy(config, poolingConfig);
             PoolingConfigDelete(poolingConfig);
         }

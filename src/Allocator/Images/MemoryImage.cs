@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Allocator.Memory;
 using Allocator.Pooling;
 
@@ -24,7 +25,8 @@ namespace Allocator;
 public sealed class MemoryImage : IDisposable
 {
     private readonly MemoryImageSegment[] _segments;
-    private readonly List<SlotPool> _pools = new();
+    private readonly List<SlotPool> _pools = new();   // under _poolsLock, a leaf lock (pools hold theirs around it)
+    private readonly object _poolsLock = new();
     private bool _disposed;
 
     private MemoryImage(MemoryImageSegment[] segments, bool copyOnWrite)
@@ -110,6 +112,10 @@ public sealed class MemoryImage : IDisposable
                 return;
             }
             Volatile.Write(ref _disposed, true);
+        }
+        lock (_poolsLock)
+        {
+            // A pool that registers from here on sees the image disposed and maps nothing.
             pools = _pools.ToArray();
             _pools.Clear();
         }
@@ -131,13 +137,30 @@ public sealed class MemoryImage : IDisposable
         }
     }
 
+    /// <summary>Writes the image's original bytes over [from, to) of a slot (offsets from its start): zeros, then
+    /// the segments that overlap, in order. How a reset restores the few pages a tenant wrote without a system call.</summary>
+    internal unsafe void RestoreInto(nint slotBase, nuint from, nuint to)
+    {
+        NativeMemory.Clear((void*)(slotBase + (nint)from), to - from);
+        foreach (MemoryImageSegment segment in _segments)
+        {
+            nuint start = Math.Max(segment.Offset, from);
+            nuint end = Math.Min(segment.Offset + (nuint)segment.Bytes.Length, to);
+            if (start < end)
+            {
+                segment.Bytes.Span.Slice((int)(start - segment.Offset), (int)(end - start))
+                    .CopyTo(new Span<byte>((void*)(slotBase + (nint)start), (int)(end - start)));
+            }
+        }
+    }
+
     /// <summary>Remembers a pool that may keep this image in free slots, so disposal can purge them. False when the
     /// image is disposed already: then no slot may keep it.</summary>
     internal bool TryRegisterPool(SlotPool pool)
     {
-        lock (Sync)
+        lock (_poolsLock)
         {
-            if (_disposed)
+            if (IsDisposed)
             {
                 return false;
             }
@@ -146,6 +169,15 @@ public sealed class MemoryImage : IDisposable
                 _pools.Add(pool);
             }
             return true;
+        }
+    }
+
+    /// <summary>A pool whose memory is gone forgets the image (it has no slot left to purge).</summary>
+    internal void UnregisterPool(SlotPool pool)
+    {
+        lock (_poolsLock)
+        {
+            _pools.Remove(pool);
         }
     }
 

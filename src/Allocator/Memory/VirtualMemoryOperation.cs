@@ -14,4 +14,6 @@ internal enum VirtualMemoryOperation
     /// <summary>mmap(MAP_FIXED) of a memory image or of fresh anonymous memory over part of a reservation /
     /// decommit + recommit.</summary>
     Map,
+    /// <summary>PAGEMAP_SCAN for written pages (Linux); a failure only makes the reset discard instead.</summary>
+    Scan,
 }

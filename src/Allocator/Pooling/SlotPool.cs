@@ -35,6 +35,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     private readonly object?[] _rentKey;        // affinity key of the current user, remembered when it returns
     private readonly bool[] _dirty;             // protection may not match _accessible: reset all of it
     private readonly MemoryImage?[] _image;     // mapped copy-on-write at the image's range, holding a file reference
+    private readonly HashSet<MemoryImage> _imagesRegistered = new(ReferenceEqualityComparer.Instance); // under _lock
     private readonly CheckoutOwners _owners;
     private readonly SlotGuardRange[] _guards;  // interior guards, sorted by offset
     private int _inUse;
@@ -331,8 +332,12 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     {
         while (_indices.TryAllocateWarm(image, out int index))
         {
-            Debug.Assert(_image[index] == image);
-            TryDropImage(index);
+            // Once the pool's reservation is released, its slots map nothing any more (the unmapping took the
+            // mappings); the warm entries are all that is left.
+            if (_image[index] == image)
+            {
+                TryDropImage(index);
+            }
             lock (_lock)
             {
                 _rentKey[index] = null;
@@ -384,6 +389,10 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
         nuint accessible = _accessible[index];
         nuint keep = Math.Min(Options.KeepResident, accessible);
+        if (keep > 0 && WrittenPages.IsSupported && TryResetWrittenPages(index, accessible, keep))
+        {
+            return;
+        }
         if (_image[index] is not { } image || keep <= image.Start)
         {
             ZeroInPlace(index, 0, keep);
@@ -396,6 +405,37 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         nuint rest = Math.Max(keep, image.End);
         ZeroInPlace(index, image.End, rest);
         _reservation.Discard(offset + rest, accessible - rest);
+    }
+
+    /// <summary>The reset with PAGEMAP_SCAN: up to <paramref name="keep"/> bytes of the pages the tenant wrote are
+    /// restored in place (zeros, or the image's bytes), and only what lies past the scan's end is discarded: a tenant
+    /// that wrote less than <paramref name="keep"/> costs one ioctl and no <c>madvise</c>. False when the scan failed;
+    /// nothing has changed then.</summary>
+    private bool TryResetWrittenPages(int index, nuint accessible, nuint keep)
+    {
+        nint slotBase = SlotAddress(index);
+        Span<Interop.PageRegion> regions = stackalloc Interop.PageRegion[WrittenPages.MaxRegions];
+        if (!WrittenPages.TryScan(slotBase, accessible, keep / VirtualMemory.PageSize, regions, out int count, out nint scannedUpTo))
+        {
+            return false;
+        }
+        MemoryImage? image = _image[index];
+        foreach (Interop.PageRegion region in regions[..count])
+        {
+            nuint from = (nuint)((nint)region.Start - slotBase), to = (nuint)((nint)region.End - slotBase);
+            Debug.Assert(to <= accessible && NextGuardAtOrAfter(from) >= to, "Written pages are accessible ones.");
+            if (image is null)
+            {
+                ZeroInPlace(index, from, to);
+            }
+            else
+            {
+                image.RestoreInto(slotBase, from, to);
+            }
+        }
+        nuint scanned = Math.Min((nuint)(scannedUpTo - slotBase), accessible);
+        _reservation.Discard((nuint)index * _stride + scanned, accessible - scanned);
+        return true;
     }
 
     /// <summary>Zeroes [from, to) of a slot in place, stepping over interior guards (touching one would fault).</summary>
@@ -447,10 +487,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         {
             // Throws ObjectDisposedException once the image is disposed: no new mapping after that.
             file.DangerousAddRef(ref added);
-            if (!image.TryRegisterPool(this))
-            {
-                throw new ObjectDisposedException(nameof(MemoryImage));
-            }
+            RegisterWith(image);
             _reservation.MapImage((nuint)index * _stride + image.Start, file);
             _image[index] = image;
         }
@@ -461,6 +498,28 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 file.DangerousRelease();
             }
             throw;
+        }
+    }
+
+    /// <summary>Lets <paramref name="image"/> find this pool when it is disposed (to purge warm slots); the pool lets
+    /// go of every image it registered with when its memory is released, so a long-lived image does not keep a
+    /// disposed pool alive.</summary>
+    private void RegisterWith(MemoryImage image)
+    {
+        lock (_lock)
+        {
+            if (_imagesRegistered.Contains(image))
+            {
+                return;
+            }
+        }
+        if (!image.TryRegisterPool(this))
+        {
+            throw new ObjectDisposedException(nameof(MemoryImage));
+        }
+        lock (_lock)
+        {
+            _imagesRegistered.Add(image);
         }
     }
 
@@ -574,6 +633,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 // The unmapping took every image mapping with it.
                 ForgetImage(i);
             }
+            foreach (MemoryImage image in _imagesRegistered)
+            {
+                image.UnregisterPool(this);
+            }
+            _imagesRegistered.Clear();
         }
     }
 

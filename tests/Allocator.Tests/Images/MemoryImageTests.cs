@@ -348,4 +348,31 @@ public sealed class MemoryImageTests : IDisposable
         Assert.True(rounds > 100, $"only {rounds} rounds ran");
         Assert.Equal(0, allocator.GetMemoryStatistics().InUse);
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void An_image_and_its_allocator_may_be_disposed_in_either_order(bool allocatorFirst)
+    {
+        // Found by the peer benchmark: disposing the allocator first left warm entries for the image, and the
+        // image's purge then dropped a mapping that the released reservation had already taken.
+        PoolingAllocator allocator = Allocator(memories: 2, warm: 2);
+        MemoryImage image = Image(61, copyOnWrite: true);
+        var store = new Store<int>(allocator, 0);
+        store.ReturnSlot(store.CheckoutMemoryFromImage(image, 4 * Page));
+        store.Dispose();
+        if (allocatorFirst)
+        {
+            allocator.Dispose();
+            Assert.False(image.IsReleased, "not disposed yet");
+            image.Dispose();
+        }
+        else
+        {
+            image.Dispose();
+            allocator.Dispose();
+        }
+        Assert.True(image.IsReleased);
+        Assert.True(allocator.Memories.IsReleased);
+    }
 }

@@ -1,0 +1,135 @@
+using Allocator.Memory;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Images;
+
+/// <summary>Resets that restore only the pages a tenant wrote (PAGEMAP_SCAN) within the kept-resident bytes, and
+/// discard the rest: contents are exact on every path, and the <c>madvise</c> is skipped when the writes fit.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class WrittenPageResetTests : IDisposable
+{
+    private static readonly nuint Page = VirtualMemory.PageSize;
+    private readonly List<VirtualMemoryOperation> _calls = new();
+
+    public void Dispose() => VirtualMemoryFaults.Hook = null;
+
+    private static PoolingAllocator Allocator(nuint keepResident, int pages = 64) => new(new PoolingAllocatorOptions
+    {
+        Stacks = new StackPoolOptions { MaxStacks = 1, StackSize = 8 * Page },
+        Instances = new SlotPoolOptions { MaxSlots = 1, SlotSize = Page },
+        Memories = new SlotPoolOptions { MaxSlots = 1, SlotSize = (nuint)pages * Page, MaxUnusedWarmSlots = 1, KeepResident = keepResident },
+    });
+
+    private void CountCalls(VirtualMemoryOperation? fail = null) => VirtualMemoryFaults.Hook = (operation, _) =>
+    {
+        lock (_calls)
+        {
+            _calls.Add(operation);
+        }
+        return operation == fail ? 12 : 0;
+    };
+
+    private static MemoryImage Image() => MemoryImage.Create([
+        new MemoryImageSegment(100, Enumerable.Range(0, (int)Page * 2).Select(i => (byte)(i * 3 + 1)).ToArray()),
+    ]);
+
+    private static byte[] Expected(MemoryImage? image, int length)
+    {
+        byte[] expected = new byte[length];
+        if (image is not null)
+        {
+            for (int i = 0; i < (int)Page * 2; i++)
+            {
+                expected[100 + i] = (byte)(i * 3 + 1);
+            }
+        }
+        return expected;
+    }
+
+    [LinuxFact]
+    public void The_scan_is_available_on_kernels_that_have_it()
+    {
+        if (Environment.OSVersion.Version >= new Version(6, 7))
+        {
+            Assert.True(WrittenPages.IsSupported, "PAGEMAP_SCAN exists from Linux 6.7: the probe must find it");
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Writes_within_the_kept_bytes_are_restored_without_a_discard(bool withImage)
+    {
+        using PoolingAllocator allocator = Allocator(keepResident: 16 * Page);
+        using MemoryImage image = Image();
+        using var store = new Store<int>(allocator, 0);
+        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
+        Span<byte> memory = store.GetSlotMemory(slot);
+        memory[5] = 0xFE;                              // inside the image's first page (or plain memory)
+        memory[(int)Page + 7] = 0xFE;                  // the image's second page
+        memory[20 * (int)Page] = 0xFE;                 // well past the image
+        _ = memory[10 * (int)Page];                    // a page only read
+        CountCalls();
+        store.ReturnSlot(slot);
+        if (WrittenPages.IsSupported)
+        {
+            Assert.DoesNotContain(VirtualMemoryOperation.Discard, _calls);
+        }
+        VirtualMemoryFaults.Hook = null;
+        slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, 32 * (int)Page)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Writes_beyond_the_kept_bytes_are_discarded_and_the_contents_are_exact(bool withImage)
+    {
+        using PoolingAllocator allocator = Allocator(keepResident: 2 * Page);
+        using MemoryImage image = Image();
+        using var store = new Store<int>(allocator, 0);
+        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
+        store.GetSlotMemory(slot).Fill(0xFE);
+        CountCalls();
+        store.ReturnSlot(slot);
+        Assert.Contains(VirtualMemoryOperation.Discard, _calls);
+        VirtualMemoryFaults.Hook = null;
+        slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, 32 * (int)Page)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void More_disjoint_written_runs_than_one_scan_reports_are_still_all_reset(bool withImage)
+    {
+        using PoolingAllocator allocator = Allocator(keepResident: 128 * Page, pages: 128);
+        using MemoryImage image = Image();
+        using var store = new Store<int>(allocator, 0);
+        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, 128 * Page) : store.CheckoutMemory(accessibleBytes: 128 * Page);
+        Span<byte> memory = store.GetSlotMemory(slot);
+        for (int page = 0; page < 128; page += 2)
+        {
+            memory[page * (int)Page + 1] = 0xFE; // 64 runs, twice what one scan returns
+        }
+        store.ReturnSlot(slot);
+        slot = withImage ? store.CheckoutMemoryFromImage(image, 128 * Page) : store.CheckoutMemory(accessibleBytes: 128 * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, 128 * (int)Page)));
+    }
+
+    [Fact]
+    public void A_failed_scan_falls_back_to_the_discard_and_loses_nothing()
+    {
+        using PoolingAllocator allocator = Allocator(keepResident: 16 * Page);
+        using MemoryImage image = Image();
+        using var store = new Store<int>(allocator, 0);
+        SlotToken slot = store.CheckoutMemoryFromImage(image, 32 * Page);
+        store.GetSlotMemory(slot).Fill(0xFE);
+        CountCalls(fail: VirtualMemoryOperation.Scan);
+        store.ReturnSlot(slot);
+        Assert.Contains(VirtualMemoryOperation.Discard, _calls);
+        VirtualMemoryFaults.Hook = null;
+        slot = store.CheckoutMemoryFromImage(image, 32 * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(image, 32 * (int)Page)));
+    }
+}

@@ -17,7 +17,10 @@ internal static class SeedScenario
         ValueTask<long> running = fiber.RunAsync();
         try
         {
+            // Deliberately wrong, to show the run-time refusal; the analyzer flags it (ALLOC100) at compile time.
+#pragma warning disable ALLOC100
             store.IntoData();
+#pragma warning restore ALLOC100
             throw new InvalidOperationException("IntoData must refuse while the fiber is suspended.");
         }
         catch (StacksCheckedOutException refused)

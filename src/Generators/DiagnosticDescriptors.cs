@@ -95,10 +95,10 @@ internal static class DiagnosticDescriptors
         LayoutCategory, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor IntoDataWhileStackHeld = new(
-        "ALLOC100", "Store consumed while a stack token may still be checked out",
-        "IntoData() is called on '{0}' while stack token '{1}' may still be checked out on some path; return it with ReturnStack first (IntoData throws StacksCheckedOutException)",
+        "ALLOC100", "Store consumed while a stack may still be held",
+        "IntoData() is called on '{0}' while {1} on some path; {2} first (IntoData throws StacksCheckedOutException)",
         UsageCategory, DiagnosticSeverity.Warning, isEnabledByDefault: true,
-        description: "A Store cannot be consumed while it has stacks out. Return every token (for example in a finally block) before calling IntoData.");
+        description: "A Store cannot be consumed while it has stacks out: a stack token not yet returned, a fiber not yet disposed or run to its end, or a run (fiber.RunAsync()) not yet awaited. Give each back before calling IntoData, or use store.RunFiberAsync, which cannot leave a stack out.");
 
     public static readonly DiagnosticDescriptor StackTokenNotReturned = new(
         "ALLOC101", "Stack token is not returned",

@@ -8,4 +8,5 @@ internal static class KnownNames
     public const string PoolingConfigurationAttribute = "Allocator.Configuration.PoolingConfigurationAttribute";
     public const string Store = "Allocator.Store`1";
     public const string StackToken = "Allocator.StackToken";
+    public const string Fiber = "Allocator.Fibers.Fiber";
 }

@@ -49,14 +49,21 @@ internal static class TestCompilation
         return new GeneratorRun(driver.GetRunResult(), output, diagnostics);
     }
 
-    /// <summary>Runs <see cref="StackTokenAnalyzer"/> and returns its diagnostics after checking the source compiles.</summary>
+    /// <summary>Runs <see cref="StackHolderAnalyzer"/> and returns its diagnostics after checking the source compiles.</summary>
     public static async Task<ImmutableArray<Diagnostic>> AnalyzeAsync(string source, OutputKind kind = OutputKind.DynamicallyLinkedLibrary)
     {
         CSharpCompilation compilation = Create(kind, source);
         Diagnostic[] errors = compilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
         Assert.True(errors.Length == 0, "Test source does not compile:\n" + string.Join("\n", errors.Select(e => e.ToString())));
-        CompilationWithAnalyzers withAnalyzers = compilation.WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new StackTokenAnalyzer()));
-        return await withAnalyzers.GetAnalyzerDiagnosticsAsync();
+        var crashes = new List<Exception>();
+        var options = new CompilationWithAnalyzersOptions(
+            new AnalyzerOptions(ImmutableArray<AdditionalText>.Empty),
+            onAnalyzerException: (exception, _, _) => { lock (crashes) { crashes.Add(exception); } },
+            concurrentAnalysis: false, logAnalyzerExecutionTime: false);
+        CompilationWithAnalyzers withAnalyzers = compilation.WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new StackHolderAnalyzer()), options);
+        ImmutableArray<Diagnostic> diagnostics = await withAnalyzers.GetAnalyzerDiagnosticsAsync();
+        Assert.True(crashes.Count == 0, "The analyzer threw:\n" + string.Join("\n", crashes));
+        return diagnostics;
     }
 }
 

@@ -6,22 +6,22 @@ using Microsoft.CodeAnalysis.Operations;
 
 namespace Allocator.Generators.Analyzers;
 
-/// <summary>A forward "may be checked out" analysis over one <see cref="ControlFlowGraph"/>.</summary>
+/// <summary>A forward "may still hold a stack" analysis over one <see cref="ControlFlowGraph"/>.</summary>
 /// <remarks>
-/// The state is a bit set of tokens that may be held. Finally blocks are applied per branch (a <c>return</c> inside a
+/// The state is a bit set of holders that may hold a stack. Finally blocks are applied per branch (a <c>return</c> inside a
 /// try does not mix with the path that falls through), and an exception handler starts from every state seen inside its
 /// try. Paths that end in <c>throw</c> are not leaks: disposing the Store returns what they held.
 /// </remarks>
-internal sealed class StackTokenFlowAnalysis
+internal sealed class StackHolderFlowAnalysis
 {
     private readonly ControlFlowGraph _graph;
-    private readonly StackTokenTransfer _transfer;
+    private readonly StackHolderTransfer _transfer;
     private readonly ulong[] _in;
     private readonly ulong[] _seen;
     private readonly bool[] _visited;
     private readonly Dictionary<(ControlFlowRegion Region, ulong State), ulong> _finallyResults = new();
 
-    private StackTokenFlowAnalysis(ControlFlowGraph graph, StackTokenTransfer transfer)
+    private StackHolderFlowAnalysis(ControlFlowGraph graph, StackHolderTransfer transfer)
     {
         _graph = graph;
         _transfer = transfer;
@@ -31,10 +31,10 @@ internal sealed class StackTokenFlowAnalysis
     }
 
     /// <summary>Runs to a fixed point, then replays every block once with <paramref name="reporting"/> (which reports
-    /// IntoData calls) and returns the tokens that may still be held when the method exits normally.</summary>
-    public static ulong Run(ControlFlowGraph graph, StackTokenTransfer solving, StackTokenTransfer reporting)
+    /// IntoData calls) and returns the holders that may still hold a stack when the method exits normally.</summary>
+    public static ulong Run(ControlFlowGraph graph, StackHolderTransfer solving, StackHolderTransfer reporting)
     {
-        var analysis = new StackTokenFlowAnalysis(graph, solving);
+        var analysis = new StackHolderFlowAnalysis(graph, solving);
         analysis.Solve();
         foreach (BasicBlock block in graph.Blocks)
         {
@@ -75,9 +75,9 @@ internal sealed class StackTokenFlowAnalysis
         }
     }
 
-    private static ulong Transfer(StackTokenTransfer transfer, BasicBlock block, ulong state, ref ulong seen)
+    private static ulong Transfer(StackHolderTransfer transfer, BasicBlock block, ulong state, ref ulong seen)
     {
-        foreach (IOperation root in TrackedTokens.Roots(block))
+        foreach (IOperation root in TrackedHolders.Roots(block))
         {
             state = transfer.Apply(root, state, ref seen);
         }
@@ -159,7 +159,9 @@ internal sealed class StackTokenFlowAnalysis
     /// <summary>Entry blocks of the catch, filter and finally handlers whose try contains <paramref name="block"/>.</summary>
     private static IEnumerable<int> HandlersCovering(BasicBlock block)
     {
-        for (ControlFlowRegion? region = block.EnclosingRegion; region is not null; region = region.EnclosingRegion)
+        // A lambda's or local function's root region is enclosed by the region of the graph it is declared in:
+        // handlers out there belong to that other graph, so the walk stops at this graph's root.
+        for (ControlFlowRegion? region = block.EnclosingRegion; region is not null && region.Kind != ControlFlowRegionKind.Root; region = region.EnclosingRegion)
         {
             if (region.Kind != ControlFlowRegionKind.Try || region.EnclosingRegion is not { } tryAndHandlers)
             {

@@ -5,7 +5,7 @@ using Microsoft.CodeAnalysis;
 namespace Allocator.Generators.Tests;
 
 /// <summary>ALLOC100-102 against the real Store&lt;T&gt;: each bug shape, and the correct shapes that must stay silent.</summary>
-public class StackTokenAnalyzerTests
+public class StackHolderAnalyzerTests
 {
     private static Task<ImmutableArray<Diagnostic>> Analyze(string members) => TestCompilation.AnalyzeAsync($$"""
         using System;

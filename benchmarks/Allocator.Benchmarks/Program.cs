@@ -1,8 +1,8 @@
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Exporters.Csv;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
-using BenchmarkDotNet.Columns;
-using BenchmarkDotNet.Exporters.Csv;
 
 // dotnet run -c Release --project benchmarks/Allocator.Benchmarks -- --filter '*'
 // Medians and ratios are what to read: the machines are 2 cores and noisy.

@@ -1,5 +1,5 @@
-using Allocator.Memory;
 using System.Runtime.Versioning;
+using Allocator.Memory;
 using Tmds.Linux;
 
 namespace Allocator;

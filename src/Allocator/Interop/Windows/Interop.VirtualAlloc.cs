@@ -1,6 +1,6 @@
-using Allocator.Memory;
 using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
+using Allocator.Memory;
 
 namespace Allocator;
 

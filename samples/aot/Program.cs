@@ -55,6 +55,7 @@ Console.WriteLine($"stacks: in use now {stacks.InUse}, peak {stacks.Peak} of {st
 Console.WriteLine($"instances: in use now {instances.InUse}, peak {instances.Peak}, affinity hits {instances.AffinityHits}, resident {instances.ResidentBytes / 1024} KiB");
 Console.WriteLine($"peak resident memory of the process: {PeakResidentKiB()} KiB");
 Console.WriteLine($"checksum total: {checksumTotal}, failures: {failures}");
+MetricsReport.Print(Console.Out);
 return failures == 0 && stacks.InUse == 0 && instances.InUse == 0 ? 0 : 1;
 
 static string PeakResidentKiB()

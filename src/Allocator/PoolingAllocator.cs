@@ -23,13 +23,13 @@ public sealed class PoolingAllocator : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Options = options;
-        Stacks = new StackPool(options.Stacks);
+        Stacks = new StackPool(options.Stacks, SettingNames.Limit(SlotKind.Stack, options.DeclaredBy));
         try
         {
-            Instances = new SlotPool(SlotKind.Instance, options.Instances);
+            Instances = new SlotPool(SlotKind.Instance, options.Instances, SettingNames.Limit(SlotKind.Instance, options.DeclaredBy));
             try
             {
-                Memories = new SlotPool(SlotKind.Memory, options.Memories);
+                Memories = new SlotPool(SlotKind.Memory, options.Memories, SettingNames.Limit(SlotKind.Memory, options.DeclaredBy));
             }
             catch
             {
@@ -45,9 +45,14 @@ public sealed class PoolingAllocator : IDisposable
         _metrics = PoolingAllocatorMetrics.Register(this, meterFactory);
     }
 
-    /// <summary>Name of the meter whose instruments report in-use, checkouts, exhaustions, refused returns and
-    /// affinity hits per pool (tag <c>pool</c>).</summary>
+    /// <summary>Name of the meter whose instruments report per pool (attribute <c>allocator.pool.kind</c>): in use,
+    /// limit, resident bytes, checkouts, exhaustions, refused returns and affinity hits; and abandoned Stores.
+    /// <c>docs/observability.md</c> lists them.</summary>
     public const string MeterName = PoolingAllocatorMetrics.MeterName;
+
+    /// <summary>Name of the <see cref="System.Diagnostics.Tracing.EventSource"/> that reports exhaustion, abandoned
+    /// Stores with what they held, disposal with items still out, and refused tokens.</summary>
+    public const string EventSourceName = AllocatorEventSource.SourceName;
 
     /// <summary>The options the pools were built with.</summary>
     public PoolingAllocatorOptions Options { get; }
@@ -79,7 +84,16 @@ public sealed class PoolingAllocator : IDisposable
     public IReadOnlyList<string> DescribeLiveCheckouts() =>
         [.. Stacks.DescribeCheckouts(), .. Instances.DescribeCheckouts(), .. Memories.DescribeCheckouts()];
 
-    internal void CountAbandonedStore(long storeId) => Interlocked.Increment(ref _abandonedStores);
+    /// <summary>Counts an abandoned Store and reports what it held (<paramref name="held"/>: one entry per stack or
+    /// slot, with its owner label).</summary>
+    internal void CountAbandonedStore(long storeId, IReadOnlyList<string> held)
+    {
+        Interlocked.Increment(ref _abandonedStores);
+        if (AllocatorEventSource.Log.IsEnabled())
+        {
+            AllocatorEventSource.Log.StoreAbandoned(storeId, held.Count == 0 ? "nothing" : string.Join("; ", held));
+        }
+    }
 
     /// <summary>Refuses new checkouts and releases the pools. Whatever is still checked out is reported in
     /// <see cref="LiveAtDispose"/>, and its pool stays mapped until the last of it comes back, so live frames and
@@ -92,6 +106,10 @@ public sealed class PoolingAllocator : IDisposable
         }
         _metrics.Dispose();
         LiveAtDispose = DescribeLiveCheckouts();
+        if (LiveAtDispose.Count > 0 && AllocatorEventSource.Log.IsEnabled())
+        {
+            AllocatorEventSource.Log.TeardownWithLiveItems(LiveAtDispose.Count, string.Join("; ", LiveAtDispose));
+        }
         Memories.Dispose();
         Instances.Dispose();
         Stacks.Dispose();

@@ -1,9 +1,12 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 
 namespace Allocator;
 
-/// <summary>Publishes the pools' counters as <see cref="System.Diagnostics.Metrics"/> instruments.</summary>
+/// <summary>Publishes the pools' counters as <see cref="System.Diagnostics.Metrics"/> instruments, named in the
+/// OpenTelemetry style: <c>allocator.pool.*</c> with attribute <c>allocator.pool.kind</c>, units in UCUM
+/// (<c>By</c>, <c>{slot}</c>); <c>docs/observability.md</c> lists them.</summary>
 /// <remarks>
 /// <para>Every instrument is observable: values are read from the pools' own counters when a listener asks, so
 /// checkout and return pay nothing for telemetry. EventPipe is off under NativeAOT, but MeterListener and
@@ -17,6 +20,12 @@ internal static class PoolingAllocatorMetrics
 {
     /// <summary>The meter name to listen for.</summary>
     public const string MeterName = "Allocator.Pooling";
+
+    /// <summary>The attribute naming the pool of a measurement: <c>stacks</c>, <c>instances</c> or <c>memories</c>.</summary>
+    public const string PoolKind = "allocator.pool.kind";
+
+    /// <summary>The attribute naming the allocator a measurement belongs to (a process-unique number).</summary>
+    public const string AllocatorId = "allocator.id";
 
     private static readonly Lazy<Meter> s_sharedMeter = new(() => new Meter(MeterName));
     private static readonly ConditionalWeakTable<Meter, Instruments> s_instruments = new();
@@ -38,7 +47,9 @@ internal static class PoolingAllocatorMetrics
     internal sealed class Instruments
     {
         private readonly object _lock = new();
+        private const int MinimumSweep = 16;
         private readonly Dictionary<long, WeakReference<PoolingAllocator>> _allocators = new();
+        private int _sweepAt = MinimumSweep;
 
         public Instruments(Meter meter)
         {
@@ -47,7 +58,19 @@ internal static class PoolingAllocatorMetrics
                 new Measurement<long>(a.Stacks.InUse, tags.Stacks),
                 new Measurement<long>(a.Instances.InUse, tags.Instances),
                 new Measurement<long>(a.Memories.InUse, tags.Memories),
-            ]), unit: "{slot}", description: "Slots or stacks checked out now.");
+            ]), unit: "{slot}", description: "Stacks or slots checked out now.");
+            meter.CreateObservableUpDownCounter("allocator.pool.limit", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>(a.Options.Stacks.MaxStacks, tags.Stacks),
+                new Measurement<long>(a.Options.Instances.MaxSlots, tags.Instances),
+                new Measurement<long>(a.Options.Memories.MaxSlots, tags.Memories),
+            ]), unit: "{slot}", description: "Stacks or slots the pool has; in_use / limit is its utilisation.");
+            meter.CreateObservableUpDownCounter("allocator.pool.resident", () => Observe(static (a, tags) =>
+            [
+                new Measurement<long>((long)a.Stacks.GetStatistics().ResidentBytes, tags.Stacks),
+                new Measurement<long>((long)a.Instances.GetStatistics().ResidentBytes, tags.Instances),
+                new Measurement<long>((long)a.Memories.GetStatistics().ResidentBytes, tags.Memories),
+            ]), unit: "By", description: "Bytes of the pool resident in physical memory (measured with mincore or QueryWorkingSetEx when read).");
             meter.CreateObservableCounter("allocator.pool.checkouts", () => Observe(static (a, tags) =>
             [
                 new Measurement<long>(a.Stacks.TotalCheckouts, tags.Stacks),
@@ -59,7 +82,7 @@ internal static class PoolingAllocatorMetrics
                 new Measurement<long>(a.Stacks.Exhaustions, tags.Stacks),
                 new Measurement<long>(a.Instances.Exhaustions, tags.Instances),
                 new Measurement<long>(a.Memories.Exhaustions, tags.Memories),
-            ]), unit: "{checkout}", description: "Checkouts that found the pool empty.");
+            ]), unit: "{checkout}", description: "Checkouts refused because every stack or slot was out.");
             meter.CreateObservableCounter("allocator.pool.refused_returns", () => Observe(static (a, tags) =>
             [
                 new Measurement<long>(a.Stacks.RefusedReturns, tags.Stacks),
@@ -70,7 +93,7 @@ internal static class PoolingAllocatorMetrics
             [
                 new Measurement<long>(a.Instances.AffinityHits, tags.Instances),
                 new Measurement<long>(a.Memories.AffinityHits, tags.Memories),
-            ]), unit: "{checkout}", description: "Checkouts that got the slot their key used last.");
+            ]), unit: "{checkout}", description: "Checkouts that got the slot their affinity key used last.");
             meter.CreateObservableCounter("allocator.store.abandoned", () => Observe(static (a, tags) =>
             [
                 new Measurement<long>(a.AbandonedStores, tags.Allocator),
@@ -93,6 +116,13 @@ internal static class PoolingAllocatorMetrics
         {
             lock (_lock)
             {
+                // Allocators dropped without Dispose leave an entry; without a listener nothing observes (and prunes)
+                // them, so sweep whenever the table has doubled since the last sweep: amortised O(1), never unbounded.
+                if (_allocators.Count >= _sweepAt)
+                {
+                    RemoveCollected();
+                    _sweepAt = Math.Max(MinimumSweep, _allocators.Count * 2);
+                }
                 _allocators.Add(id, new WeakReference<PoolingAllocator>(allocator));
             }
             return new Registration(this, id);
@@ -111,36 +141,45 @@ internal static class PoolingAllocatorMetrics
             var all = new List<Measurement<long>>();
             lock (_lock)
             {
-                List<long>? gone = null;
+                RemoveCollected();
                 foreach ((long id, WeakReference<PoolingAllocator> reference) in _allocators)
                 {
                     if (reference.TryGetTarget(out PoolingAllocator? allocator))
                     {
                         all.AddRange(measure(allocator, new Tags(id)));
                     }
-                    else
-                    {
-                        (gone ??= new()).Add(id);
-                    }
                 }
-                gone?.ForEach(id => _allocators.Remove(id));
             }
             return all;
+        }
+
+        private void RemoveCollected()
+        {
+            Debug.Assert(Monitor.IsEntered(_lock));
+            List<long>? gone = null;
+            foreach ((long id, WeakReference<PoolingAllocator> reference) in _allocators)
+            {
+                if (!reference.TryGetTarget(out _))
+                {
+                    (gone ??= new()).Add(id);
+                }
+            }
+            gone?.ForEach(id => _allocators.Remove(id));
         }
     }
 
     /// <summary>The tags of one allocator's measurements.</summary>
     internal readonly struct Tags(long id)
     {
-        private readonly KeyValuePair<string, object?> _allocator = new("allocator.id", id);
+        private readonly KeyValuePair<string, object?> _allocator = new(AllocatorId, id);
 
         public KeyValuePair<string, object?>[] Allocator => [_allocator];
 
-        public KeyValuePair<string, object?>[] Stacks => [_allocator, new("pool", "stacks")];
+        public KeyValuePair<string, object?>[] Stacks => [_allocator, new(PoolKind, "stacks")];
 
-        public KeyValuePair<string, object?>[] Instances => [_allocator, new("pool", "instances")];
+        public KeyValuePair<string, object?>[] Instances => [_allocator, new(PoolKind, "instances")];
 
-        public KeyValuePair<string, object?>[] Memories => [_allocator, new("pool", "memories")];
+        public KeyValuePair<string, object?>[] Memories => [_allocator, new(PoolKind, "memories")];
     }
 
     /// <summary>How many allocators <paramref name="meter"/> reports now (for tests).</summary>

@@ -37,6 +37,10 @@ public sealed class NativeAotSampleTests
             Assert.InRange(int.Parse(stacks.Groups[2].Value), 32, 32 + Environment.ProcessorCount);
             Assert.Contains("(15000 calls)", runLog);
             Assert.Contains("failures: 0", runLog);
+            // The sample's closing metrics report, read through a MeterListener in the NativeAOT binary.
+            Assert.Contains("allocator.pool.limit {slot}: instances=64, memories=1, stacks=64", runLog);
+            Assert.Contains("allocator.pool.in_use {slot}: instances=0, memories=0, stacks=0", runLog);
+            Assert.Matches(@"allocator\.pool\.checkouts \{checkout\}: instances=\d+, memories=0, stacks=\d+", runLog);
         }
         finally
         {

@@ -18,6 +18,11 @@ public sealed record PoolingAllocatorOptions
     /// The Store hands it back on every exit path (IntoData, Dispose).</summary>
     public bool CacheStackInStore { get; init; } = true;
 
+    /// <summary>The type whose <c>[PoolingConfiguration]</c> declared these options (the generated
+    /// <c>CreateOptions()</c> sets it), or null for options built in code. Errors then name each setting the way
+    /// its author wrote it: <c>TotalStacks</c> of the attribute rather than <c>StackPoolOptions.MaxStacks</c>.</summary>
+    public string? DeclaredBy { get; init; }
+
     /// <summary>Throws <see cref="PoolConfigurationException"/> naming the first field that is wrong: each pool's
     /// own rules, then the pools together: their combined reservation and, on Linux, the memory map regions they
     /// can need against what this process may still create (<c>vm.max_map_count</c>).</summary>

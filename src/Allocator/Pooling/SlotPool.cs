@@ -46,12 +46,15 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     private long _refusedReturns;
     private bool _disposed;
     private bool _released;
+    private readonly string _limitName;
 
-    /// <summary>Reserves every slot up front; <paramref name="options"/> must have been validated.</summary>
-    public SlotPool(SlotKind kind, SlotPoolOptions options)
+    /// <summary>Reserves every slot up front; <paramref name="options"/> must have been validated.
+    /// <paramref name="limitName"/> is the size limit as exhaustion errors name it (default: the options name).</summary>
+    public SlotPool(SlotKind kind, SlotPoolOptions options, string? limitName = null)
     {
         Kind = kind;
         Options = options;
+        _limitName = limitName ?? SettingNames.Limit(kind, declaredBy: null);
         _stride = options.SlotSize + options.GuardSize;
         _guards = options.GuardRanges.OrderBy(g => g.Offset).ToArray();
         _reservation = VirtualMemory.Reserve(_stride * (nuint)options.MaxSlots);
@@ -68,7 +71,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     public SlotKind Kind { get; }
 
     /// <summary>The pool's name in errors and metrics: <c>instances</c> or <c>memories</c>.</summary>
-    public string Name => Kind == SlotKind.Instance ? "instances" : "memories";
+    public string Name => SettingNames.Pool(Kind);
 
     public SlotPoolOptions Options { get; }
 
@@ -648,7 +651,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     {
         if (Judge(slot) is { } reason)
         {
-            throw new InvalidTokenException(reason, $"{Name} slot {slot.Index} is no longer this checkout's");
+            throw ThrowHelper.InvalidToken(reason, $"{Name} slot {slot.Index} is no longer this checkout's");
         }
     }
 
@@ -662,7 +665,5 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
 
     private nint SlotAddress(int index) => _reservation.BaseAddress + (nint)((nuint)index * _stride);
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowExhausted() =>
-        throw new PoolExhaustedException(Name, $"{nameof(SlotPoolOptions)}({Name}).{nameof(SlotPoolOptions.MaxSlots)}", Options.MaxSlots);
+    private void ThrowExhausted() => ThrowHelper.ThrowPoolExhausted(Name, _limitName, Options.MaxSlots);
 }

@@ -23,16 +23,19 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     private readonly CheckoutOwners _owners;
     private readonly nuint _guardSize;
     private readonly nuint _slotStride;
+    private readonly string _limitName;
     private int _peak;
     private long _exhaustions;
     private long _refusedReturns;
     private int _disposed;
     private int _released;
 
-    /// <summary>Reserves every stack up front; <paramref name="options"/> must have been validated.</summary>
-    public StackPool(StackPoolOptions options)
+    /// <summary>Reserves every stack up front; <paramref name="options"/> must have been validated.
+    /// <paramref name="limitName"/> is the size limit as exhaustion errors name it (default: the options name).</summary>
+    public StackPool(StackPoolOptions options, string? limitName = null)
     {
         Options = options;
+        _limitName = limitName ?? SettingNames.Limit(SlotKind.Stack, declaredBy: null);
         _guardSize = VirtualMemory.PageSize;
         _slotStride = _guardSize + options.StackSize;
         _reservation = VirtualMemory.Reserve(_slotStride * (nuint)options.MaxStacks);
@@ -258,7 +261,5 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowExhausted() =>
-        throw new PoolExhaustedException("stacks", $"{nameof(StackPoolOptions)}.{nameof(StackPoolOptions.MaxStacks)}", Options.MaxStacks);
+    private void ThrowExhausted() => ThrowHelper.ThrowPoolExhausted(SettingNames.Pool(SlotKind.Stack), _limitName, Options.MaxStacks);
 }

@@ -92,12 +92,20 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         if (TryReturnStackCore(token) is { } reason)
         {
-            ThrowInvalid(reason, token.ToString());
+            ThrowInvalid(reason, token.ToString(), token.StoreId);
         }
     }
 
     /// <summary>Returns a raw stack; false (and no change) for a token <see cref="ReturnStack"/> would refuse.</summary>
-    public bool TryReturnStack(StackToken token) => TryReturnStackCore(token) is null;
+    public bool TryReturnStack(StackToken token)
+    {
+        if (TryReturnStackCore(token) is { } reason)
+        {
+            ThrowHelper.ReportTokenRefused(reason, token, token.StoreId, Id);
+            return false;
+        }
+        return true;
+    }
 
     /// <summary>The usable range of a stack this Store holds: [<c>Bottom</c>, <c>Top</c>), the guard page just below
     /// <c>Bottom</c>; stacks grow down from <c>Top</c>.</summary>
@@ -286,6 +294,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// it when it ends.</remarks>
     internal void ReleaseAbandoned()
     {
+        string[] held;
         lock (_lock)
         {
             if (_state is State.Consumed or State.Disposed)
@@ -293,6 +302,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 return;
             }
             _state = State.Disposed;
+            held = AllocatorEventSource.Log.IsEnabled() ? DescribeHeld() : [];
             foreach (StackLease lease in _stacks.ToArray())
             {
                 if (lease.Holder is null || lease.Holder.TryRevoke())
@@ -304,7 +314,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
             }
             _ = ReleaseAll();
         }
-        Allocator.CountAbandonedStore(Id);
+        Allocator.CountAbandonedStore(Id, held);
     }
 
     /// <summary>Checks out a stack for a fiber (or a raw one when <paramref name="holder"/> is null).</summary>
@@ -436,7 +446,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         if (lease.Pool.Return(lease.Slot) is { } reason)
         {
-            throw new InvalidTokenException(reason, $"{lease.Pool.Name} slot {lease.Slot.Index} was refused by its pool");
+            throw ThrowHelper.InvalidToken(reason, $"{lease.Pool.Name} slot {lease.Slot.Index} was refused by its pool");
         }
     }
 
@@ -444,7 +454,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         if (refused is { } reason)
         {
-            (failures ??= new()).Add(new InvalidTokenException(reason, "a stack was refused by its pool"));
+            (failures ??= new()).Add(ThrowHelper.InvalidToken(reason, "a stack was refused by its pool"));
         }
     }
 
@@ -462,7 +472,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         if (JudgeStack(token) is { } reason)
         {
-            ThrowInvalid(reason, token.ToString());
+            ThrowInvalid(reason, token.ToString(), token.StoreId);
         }
         return token.Lease!;
     }
@@ -471,7 +481,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         if (Judge(token.Lease) is { } reason)
         {
-            ThrowInvalid(reason, token.ToString());
+            ThrowInvalid(reason, token.ToString(), token.StoreId);
         }
         return token.Lease!;
     }
@@ -505,9 +515,12 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         ObjectDisposedException.ThrowIf(_state is State.Disposed or State.Ending, this);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowInvalid(InvalidTokenReason reason, string token) =>
-        throw new InvalidTokenException(reason, $"{token} presented to Store {Id}");
+    private void ThrowInvalid(InvalidTokenReason reason, string token, long ownerStoreId) =>
+        ThrowHelper.ThrowTokenRefused(reason, token, ownerStoreId, Id);
+
+    /// <summary>What this Store holds, one entry per stack or slot (for the abandoned-Store event).</summary>
+    private string[] DescribeHeld() =>
+        [.. _stacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
 
     /// <summary>Created with the first checkout, so a Store that never checks anything out costs the GC nothing;
     /// it lives exactly as long as its Store (each references the other).</summary>

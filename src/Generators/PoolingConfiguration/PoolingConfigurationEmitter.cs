@@ -27,6 +27,8 @@ internal static class PoolingConfigurationEmitter
             {
                 w.WriteLine($"    CacheStackInStore = {(cache ? "true" : "false")},");
             }
+            // Errors name the attribute's settings (TotalStacks of [PoolingConfiguration] on this type).
+            w.WriteLine($"    DeclaredBy = \"{DisplayName(model.Target)}\",");
             w.WriteLine("};");
         }
         w.WriteLine();
@@ -47,6 +49,14 @@ internal static class PoolingConfigurationEmitter
             w.WriteLine($"        {setting.Property} = {Format(setting)},");
         }
         w.WriteLine("    },");
+    }
+
+    /// <summary>The type as C# names it, without <c>global::</c> (type names hold no quotes or backslashes).</summary>
+    private static string DisplayName(TargetTypeModel target)
+    {
+        const string Global = "global::";
+        string name = target.FullyQualifiedName;
+        return name.StartsWith(Global, System.StringComparison.Ordinal) ? name.Substring(Global.Length) : name;
     }
 
     private static string Format(OptionSetting setting) => setting.Kind switch

@@ -44,7 +44,7 @@ public sealed unsafe class StackPoolTests
         Assert.Equal("stacks", ex.Pool);
         Assert.Equal("StackPoolOptions.MaxStacks", ex.Limit);
         Assert.Equal(2, ex.ConfiguredValue);
-        Assert.Contains("MaxStacks = 2", ex.Message);
+        Assert.Contains("raise StackPoolOptions.MaxStacks (now 2)", ex.Message);
         Assert.Null(pool.TryRent());
         Assert.Equal(2, pool.Exhaustions);
         Assert.Equal(2, pool.InUse);

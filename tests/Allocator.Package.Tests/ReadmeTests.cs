@@ -19,6 +19,15 @@ public sealed partial class ReadmeTests
     }
 
     [Fact]
+    public void Getting_started_shows_the_quickstart_guest_verbatim()
+    {
+        string page = Normalize(File.ReadAllText(Repository.PathOf("docs", "getting-started.md")));
+        string[] blocks = FencedBlock().Matches(page).Select(m => m.Groups["code"].Value).ToArray();
+        Assert.Contains(Normalize(File.ReadAllText(Repository.PathOf("samples", "quickstart", "guest", "guest.c"))), blocks);
+        Assert.Contains("<AllocatorGuest Include=\"guest/*.c\" />", page);
+    }
+
+    [Fact]
     public void Readme_keeps_exactly_two_set_up_commands()
     {
         string readme = Normalize(File.ReadAllText(Repository.PathOf("README.md")));

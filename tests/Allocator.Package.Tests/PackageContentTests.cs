@@ -34,6 +34,21 @@ public sealed class PackageContentTests(PackedFeed feed)
     }
 
     [LinuxX64Fact]
+    public void Every_native_library_the_build_made_lands_in_runtimes_rid_native()
+    {
+        Assert.True(feed.PackExitCode == 0, feed.PackLog);
+        using ZipArchive package = ZipFile.OpenRead(feed.PackagePath);
+        string[] entries = package.Entries.Select(e => e.FullName).ToArray();
+        string nativeRoot = Repository.PathOf("src", "Allocator", "obj", "native", Repository.Configuration);
+        string[] built = Directory.GetDirectories(nativeRoot)
+            .SelectMany(rid => Directory.GetFiles(rid).Where(f => Path.GetExtension(f) is ".so" or ".dll" or ".dylib")
+                .Select(f => $"runtimes/{Path.GetFileName(rid)}/native/{Path.GetFileName(f)}"))
+            .ToArray();
+        Assert.Contains("runtimes/linux-x64/native/libAllocatorNative.so", built);
+        Assert.All(built, expected => Assert.Contains(expected, entries));
+    }
+
+    [LinuxX64Fact]
     public void Nuspec_has_license_readme_description_and_no_dependency_on_build_only_projects()
     {
         Assert.True(feed.PackExitCode == 0, feed.PackLog);

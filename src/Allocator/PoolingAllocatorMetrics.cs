@@ -138,7 +138,7 @@ internal static class PoolingAllocatorMetrics
 
         private List<Measurement<long>> Observe(Func<PoolingAllocator, Tags, Measurement<long>[]> measure)
         {
-            var all = new List<Measurement<long>>();
+            var live = new List<(long Id, PoolingAllocator Allocator)>();
             lock (_lock)
             {
                 RemoveCollected();
@@ -146,9 +146,16 @@ internal static class PoolingAllocatorMetrics
                 {
                     if (reference.TryGetTarget(out PoolingAllocator? allocator))
                     {
-                        all.AddRange(measure(allocator, new Tags(id)));
+                        live.Add((id, allocator));
                     }
                 }
+            }
+            // Measured outside the lock: resident bytes ask the OS about every slot, and creating or disposing an
+            // allocator must not wait for that. A pool disposed meanwhile reads as empty, never as unmapped memory.
+            var all = new List<Measurement<long>>(live.Count * 3);
+            foreach ((long id, PoolingAllocator allocator) in live)
+            {
+                all.AddRange(measure(allocator, new Tags(id)));
             }
             return all;
         }

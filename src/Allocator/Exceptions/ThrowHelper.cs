@@ -33,7 +33,8 @@ internal static class ThrowHelper
         throw InvalidToken(reason, DescribeRefusal(reason, token, ownerStoreId, storeId));
 
     /// <summary>Reports a refusal that <c>TryReturn...</c> answers with false instead of an exception.</summary>
-    public static void ReportTokenRefused(InvalidTokenReason reason, object token, long ownerStoreId, long storeId)
+    public static void ReportTokenRefused<TToken>(InvalidTokenReason reason, TToken token, long ownerStoreId, long storeId)
+        where TToken : struct
     {
         if (AllocatorEventSource.Log.IsEnabled())
         {

@@ -98,6 +98,50 @@ public sealed class MetricsTests
 
     private static unsafe void TouchFirstPage(PooledSlot slot) => new Span<byte>((void*)slot.BaseAddress, (int)VirtualMemory.PageSize).Fill(1);
 
+    [Fact]
+    public async Task Collecting_while_allocators_come_and_go_never_fails()
+    {
+        using var factory = new RecordingMeterFactory();
+        long measurements = 0;
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                lock (factory.Created)
+                {
+                    if (factory.Created.Contains(instrument.Meter))
+                    {
+                        l.EnableMeasurementEvents(instrument);
+                    }
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, _, _) => Interlocked.Increment(ref measurements));
+        using var kept = new PoolingAllocator(TestAllocators.SmallOptions(stacks: 1, slots: 2), factory);
+        listener.Start();
+        bool stop = false;
+        int passes = 0;
+        Task collector = Task.Run(() =>
+        {
+            while (!Volatile.Read(ref stop))
+            {
+                listener.RecordObservableInstruments();
+                Interlocked.Increment(ref passes);
+            }
+        });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; (i < 200 || Volatile.Read(ref passes) < 20) && clock.Elapsed < TimeSpan.FromSeconds(20); i++)
+        {
+            using var allocator = new PoolingAllocator(TestAllocators.SmallOptions(stacks: 1, slots: 2), factory);
+            using var store = new Store<int>(allocator, 0);
+            store.CheckoutMemory();
+        }
+        Volatile.Write(ref stop, true);
+        await collector; // a measurement of a pool disposed meanwhile reads 0 rather than failing
+        Assert.True(Volatile.Read(ref passes) >= 20, $"only {passes} collections ran");
+        Assert.True(Interlocked.Read(ref measurements) > 0);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void CreateAndForget(IMeterFactory factory, int count)
     {
@@ -114,15 +158,21 @@ public sealed class MetricsTests
         public Meter Create(MeterOptions options)
         {
             var meter = new Meter(options);
-            Created.Add(meter);
+            lock (Created)
+            {
+                Created.Add(meter);
+            }
             return meter;
         }
 
         public void Dispose()
         {
-            foreach (Meter meter in Created)
+            lock (Created)
             {
-                meter.Dispose();
+                foreach (Meter meter in Created)
+                {
+                    meter.Dispose();
+                }
             }
         }
     }

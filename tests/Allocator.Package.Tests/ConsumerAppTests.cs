@@ -65,6 +65,7 @@ public sealed class ConsumerAppTests(PackedFeed feed)
             <configuration>
               <packageSources>
                 <add key="allocator-under-test" value="{feed.Directory}" />
+                <add key="nuget.org" value="https://api.nuget.org/v3/index.json" protocolVersion="3" />
               </packageSources>
             </configuration>
             """);

@@ -43,6 +43,11 @@ public sealed class ConsumerAppTests(PackedFeed feed)
             Assert.True(File.Exists(Path.Combine(built, "libGuest.so")), buildLog);
             AssertRunsFiber(Command.Run(Path.Combine(built, "Consumer"), built));
 
+            // A RID the package has no fiber library for fails the guest build with a clear error, not at run time.
+            (int unsupportedExit, string unsupportedLog) = Command.Dotnet(app, "msbuild", "-t:BuildAllocatorGuest", "-p:RuntimeIdentifier=osx-arm64", "-p:Configuration=Release");
+            Assert.NotEqual(0, unsupportedExit);
+            Assert.Contains("the Allocator package has no native fiber library for 'osx-arm64'", unsupportedLog);
+
             string published = Path.Combine(app, "published");
             (int publishExit, string publishLog) = Command.Dotnet(app, "publish", "-c", "Release", "-r", "linux-x64", "-o", published);
             Assert.True(publishExit == 0, publishLog);

@@ -361,6 +361,45 @@ public class FiberAnalyzerTests
     }
 
     [Fact]
+    public async Task A_run_that_throws_has_given_the_stack_back_in_the_catch()
+    {
+        // Regression: the catch used to start from the try's entry state (fiber held), a false positive on the
+        // common "await the run, catch its trap" shape. Only what may throw before the run keeps it held.
+        ImmutableArray<Diagnostic> diagnostics = await Analyze("""
+            async Task<int> Clean(Store<int> store)
+            {
+                using Fiber fiber = Fiber.Create(store, "f", entry, 20, host);
+                try
+                {
+                    await fiber.RunAsync();
+                }
+                catch (FiberTrapException)
+                {
+                    Work();
+                }
+                return store.IntoData();
+            }
+            async Task<int> WorkMayThrowFirst(Store<int> store)
+            {
+                var fiber = Fiber.Create(store, "f", entry, 20, host);
+                try
+                {
+                    Work();
+                    await fiber.RunAsync();
+                }
+                catch (InvalidOperationException)
+                {
+                    return store.IntoData();
+                }
+                return store.IntoData();
+            }
+            """);
+        Diagnostic reported = SingleAlloc100(diagnostics, "store.IntoData()", "fiber 'fiber'");
+        SyntaxNode flagged = reported.Location.SourceTree!.GetRoot().FindNode(reported.Location.SourceSpan);
+        Assert.Contains(flagged.Ancestors(), a => a is Microsoft.CodeAnalysis.CSharp.Syntax.CatchClauseSyntax);
+    }
+
+    [Fact]
     public async Task Disposed_or_cancelled_fibers_are_clean()
     {
         DiagnosticAssert.Empty(await Analyze("""
@@ -453,6 +492,25 @@ public class FiberAnalyzerTests
                 fiber.Dispose();
             }
             """));
+    }
+
+    [Fact]
+    public async Task Blind_spots_documented_in_generators_md()
+    {
+        // Not seen: holders shared across methods. Seen though safe: a condition that mirrors another (the analysis
+        // is path-insensitive). docs/generators.md lists both; this pins them down.
+        ImmutableArray<Diagnostic> diagnostics = await Analyze("""
+            void Start() => _fiber = Fiber.Create(_store, "f", entry, 20, host);
+            int End() => _store.IntoData();
+            int Mirrored(Store<int> store, bool c)
+            {
+                Fiber? f = null;
+                if (c) f = Fiber.Create(store, "f", entry, 20, host);
+                if (c) f!.Dispose();
+                return store.IntoData();
+            }
+            """);
+        SingleAlloc100(diagnostics, "store.IntoData()", "fiber 'f' may still hold its stack");
     }
 
     [Fact]

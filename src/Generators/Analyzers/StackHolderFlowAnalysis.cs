@@ -9,7 +9,8 @@ namespace Allocator.Generators.Analyzers;
 /// <summary>A forward "may still hold a stack" analysis over one <see cref="ControlFlowGraph"/>.</summary>
 /// <remarks>
 /// The state is a bit set of holders that may hold a stack. Finally blocks are applied per branch (a <c>return</c> inside a
-/// try does not mix with the path that falls through), and an exception handler starts from every state seen inside its
+/// try does not mix with the path that falls through), and an exception handler starts from every state its try has
+/// just before an operation that may throw
 /// try. Paths that end in <c>throw</c> are not leaks: disposing the Store returns what they held.
 /// </remarks>
 internal sealed class StackHolderFlowAnalysis
@@ -56,7 +57,7 @@ internal sealed class StackHolderFlowAnalysis
             queued[ordinal] = false;
             _visited[ordinal] = true;
             BasicBlock block = _graph.Blocks[ordinal];
-            ulong seen = _in[ordinal];
+            ulong seen = 0;
             ulong output = Transfer(_transfer, block, _in[ordinal], ref seen);
             _seen[ordinal] |= seen;
 

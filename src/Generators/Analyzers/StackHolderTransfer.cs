@@ -36,17 +36,33 @@ internal sealed class StackHolderTransfer
     private enum RunFate { Awaited, Stored, Dropped, Escaped }
 
     /// <summary>Runs <paramref name="root"/> (children first, as they evaluate) from <paramref name="state"/>;
-    /// <paramref name="seen"/> collects every intermediate state, which is what an exception handler may observe.</summary>
+    /// <paramref name="seen"/> collects the state before each operation that may throw, which is what an exception
+    /// handler may observe. (So in <c>try { await fiber.RunAsync(); } catch { }</c> the catch sees the fiber given
+    /// back: the run has ended, one way or the other, by the time its exception arrives.)</summary>
     public ulong Apply(IOperation root, ulong state, ref ulong seen)
     {
         foreach (IOperation child in root.ChildOperations)
         {
             state = Apply(child, state, ref seen);
         }
-        state = Visit(root, state);
-        seen |= state;
-        return state;
+        if (MayThrow(root))
+        {
+            seen |= state;
+        }
+        return Visit(root, state);
     }
+
+    /// <summary>False only for operations that cannot raise an exception themselves (their operands are visited first).</summary>
+    private static bool MayThrow(IOperation operation) => operation switch
+    {
+        ILocalReferenceOperation or IParameterReferenceOperation or IInstanceReferenceOperation or ILiteralOperation
+            or IDefaultValueOperation or IDiscardOperation or ITypeOfOperation or IIsNullOperation
+            or IFlowCaptureOperation or IFlowCaptureReferenceOperation or IExpressionStatementOperation => false,
+        IFieldReferenceOperation { Instance: null or IInstanceReferenceOperation } => false,
+        ISimpleAssignmentOperation { Target: ILocalReferenceOperation or IParameterReferenceOperation or IDiscardOperation } => false,
+        IConversionOperation { Conversion.IsImplicit: true } => false,
+        _ => true,
+    };
 
     private ulong Visit(IOperation operation, ulong state)
     {

@@ -70,6 +70,43 @@ public class CodeFixTests
     }
 
     [Fact]
+    public async Task Fiber_in_a_field_gets_dispose()
+    {
+        await CodeFixVerifier.VerifyAsync(InClass("""
+                private Store<int> _store = null!;
+                private Fiber? _fiber;
+
+                int M()
+                {
+                    _fiber = Fiber.Create(_store, "f", entry, 20, host);
+                    switch (_fiber.State)
+                    {
+                        case FiberState.Created:
+                            return {|ALLOC100:_store.IntoData()|};
+                        default:
+                            return 0;
+                    }
+                }
+            """), InClass("""
+                private Store<int> _store = null!;
+                private Fiber? _fiber;
+
+                int M()
+                {
+                    _fiber = Fiber.Create(_store, "f", entry, 20, host);
+                    switch (_fiber.State)
+                    {
+                        case FiberState.Created:
+                            _fiber.Dispose();
+                            return _store.IntoData();
+                        default:
+                            return 0;
+                    }
+                }
+            """), "ALLOC100:dispose:_fiber");
+    }
+
+    [Fact]
     public async Task Started_run_gets_awaited()
     {
         await CodeFixVerifier.VerifyAsync(InClass("""

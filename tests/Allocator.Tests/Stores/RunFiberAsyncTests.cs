@@ -165,4 +165,39 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(3, await store.RunFiberAsync("after", TestGuest.CallLoop, 3, new FiberHostFunctions(_ => new ValueTask<long>(1))));
         Assert.Equal(1, store.IntoData());
     }
+
+    [LinuxFact]
+    public async Task A_disposed_or_consumed_store_refuses_and_the_pool_is_untouched()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(0));
+        var disposed = new Store<int>(allocator, 1);
+        disposed.Dispose();
+        var consumed = new Store<int>(allocator, 2);
+        consumed.IntoData();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => disposed.RunFiberAsync("late", TestGuest.CallLoop, 1, hosts).AsTask());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => consumed.RunFiberAsync("late", TestGuest.CallLoop, 1, hosts).AsTask());
+
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.GetStackStatistics().TotalCheckouts);
+    }
+
+    [LinuxFact]
+    public async Task Many_concurrent_scoped_runs_on_one_store_leave_every_stack_back()
+    {
+        // As many runs of one Store at once as the pool has stacks, each awaiting host calls: after each wave every
+        // stack is back (the next wave would find the pool exhausted otherwise), and IntoData succeeds at the end.
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 4);
+        var store = new Store<int>(allocator, 9);
+        var hosts = new FiberHostFunctions(async _ => { await Task.Yield(); return 1; });
+        for (int wave = 0; wave < 5; wave++)
+        {
+            long[] results = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => store.RunFiberAsync($"wave {wave} run {i}", TestGuest.CallLoop, 3, hosts).AsTask()));
+            Assert.All(results, r => Assert.Equal(3, r));
+            Assert.Equal(0, store.StacksCheckedOut);
+        }
+        Assert.Equal(9, store.IntoData());
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
 }

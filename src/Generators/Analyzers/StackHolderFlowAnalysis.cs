@@ -10,8 +10,8 @@ namespace Allocator.Generators.Analyzers;
 /// <remarks>
 /// The state is a bit set of holders that may hold a stack. Finally blocks are applied per branch (a <c>return</c> inside a
 /// try does not mix with the path that falls through), and an exception handler starts from every state its try has
-/// just before an operation that may throw
-/// try. Paths that end in <c>throw</c> are not leaks: disposing the Store returns what they held.
+/// just before an operation that may throw. Paths that end in <c>throw</c> are not leaks: disposing the Store returns
+/// what they held.
 /// </remarks>
 internal sealed class StackHolderFlowAnalysis
 {

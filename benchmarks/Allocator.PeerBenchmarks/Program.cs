@@ -3,9 +3,11 @@ using Allocator.PeerBenchmarks.Cases;
 using Allocator.PeerBenchmarks.Harness;
 
 // Side-by-side peer benchmarks: one process, cases interleaved, ratios within a run, the range over runs.
-// Usage: dotnet run -c Release --project benchmarks/Allocator.PeerBenchmarks -- [--runs 3] [--rounds 11] [--batch-ms 20] [--filter text]
+// Usage: dotnet run -c Release --project benchmarks/Allocator.PeerBenchmarks --
+//            [--runs 3] [--rounds 11] [--batch-ms 20] [--filter text] [--list] [--csv path]
 int runs = 3, rounds = 11, batchMs = 20;
-string? filter = null;
+string? filter = null, csvPath = null;
+bool list = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -14,24 +16,47 @@ for (int i = 0; i < args.Length; i++)
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--batch-ms": batchMs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--filter": filter = args[++i]; break;
+        case "--csv": csvPath = args[++i]; break;
+        case "--list": list = true; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
 
-using var images = new ImageCases();
-List<Comparison> comparisons = images.Comparisons()
-    .Where(c => filter is null || c.Name.Contains(filter, StringComparison.OrdinalIgnoreCase))
-    .ToList();
-Console.WriteLine($"{comparisons.Count} comparisons, {runs} runs of {rounds} interleaved rounds, {batchMs} ms batches, {Environment.ProcessorCount} cores");
-var runner = new InterleavedRunner(runs, rounds, TimeSpan.FromMilliseconds(batchMs));
-List<InterleavedRunner.Result> results = runner.Measure(comparisons, Console.Out);
+bool Selected(string name) => filter is null || name.Contains(filter, StringComparison.OrdinalIgnoreCase);
 
-Console.WriteLine();
-Console.WriteLine("| case | ours ns/op | peer | peer ns/op | ratio (peer/ours), median [range over runs] | target | ours B/op |");
-Console.WriteLine("|---|---:|---|---:|---:|---|---:|");
-foreach (InterleavedRunner.Result r in results)
+ICaseSet[] sets = [new RequestCases(), new HostCallCases(), new SwitchCases(), new StackCases(), new FiberLifetimeCases(), new ImageCases()];
+try
 {
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"| {r.Comparison.Name} | {InterleavedRunner.Median(r.OursNs):F0} | {r.Comparison.PeerName} | {InterleavedRunner.Median(r.PeerNs):F0} | {InterleavedRunner.Median(r.Ratios):F2}x [{r.Ratios.Min():F2}-{r.Ratios.Max():F2}] | {r.Comparison.Target ?? ""} | {r.OursBytesPerOp:F0} |"));
+    List<Comparison> comparisons = sets.SelectMany(s => s.Comparisons()).Where(c => Selected(c.Name)).ToList();
+    List<SkippedComparison> skipped = sets.SelectMany(s => s.Skipped()).Where(c => Selected(c.Name)).ToList();
+    if (list)
+    {
+        foreach (Comparison c in comparisons)
+        {
+            Console.WriteLine($"{c.Name}\n    {c.Ours.Name}\n    {c.Peer.Name}");
+        }
+        foreach (SkippedComparison c in skipped)
+        {
+            Console.WriteLine($"{c.Name}\n    {c.Reason}");
+        }
+        return 0;
+    }
+
+    Console.WriteLine($"{comparisons.Count} comparisons, {runs} runs of {rounds} interleaved rounds, {batchMs} ms batches, {Environment.ProcessorCount} cores");
+    var runner = new InterleavedRunner(runs, rounds, TimeSpan.FromMilliseconds(batchMs));
+    List<InterleavedRunner.Result> results = runner.Measure(comparisons, Console.Out);
+    ResultTable.Print(results, skipped, Console.Out);
+    if (csvPath is not null)
+    {
+        ResultTable.WriteCsv(results, skipped, csvPath);
+        Console.WriteLine($"wrote {csvPath}");
+    }
+    return 0;
 }
-return 0;
+finally
+{
+    foreach (ICaseSet set in sets)
+    {
+        set.Dispose();
+    }
+}

@@ -8,7 +8,7 @@ namespace Allocator.PeerBenchmarks.Cases;
 /// allocator instantiating a module with the same 64 KiB data segment (Wasmtime maps its own memfd images by
 /// default), with the same keep-resident setting on both sides; and checkout+return of an image slot under
 /// affinity, against copying the 64 KiB into a plain slot.</summary>
-internal sealed class ImageCases : IDisposable
+internal sealed class ImageCases : ICaseSet
 {
     private const int ImageBytes = 64 * 1024;
 
@@ -30,7 +30,7 @@ internal sealed class ImageCases : IDisposable
     {
         foreach (nuint keepResident in new nuint[] { 0, ImageBytes })
         {
-            PoolingAllocator allocator = Own(Allocator(keepResident));
+            PoolingAllocator allocator = Own(PeerAllocators.Requests(keepResident));
             WasmtimeEngine wasmtime = Own(new WasmtimeEngine(pooling: true, memoryKeepResident: keepResident));
             nint instancePre = wasmtime.InstancePreFromWat(ModuleWithDataSegment(_data));
             Verify(allocator);
@@ -53,15 +53,6 @@ internal sealed class ImageCases : IDisposable
             }
         }
     }
-
-    private static PoolingAllocator Allocator(nuint memoryKeepResident) => new(new PoolingAllocatorOptions
-    {
-        Stacks = new StackPoolOptions { MaxStacks = 64, StackSize = 64 * 1024 },
-        // Instance state is small and always touched: zeroing it in place is cheaper than giving it back and
-        // faulting it in again (Wasmtime's instance allocations make no system call either).
-        Instances = new SlotPoolOptions { MaxSlots = 64, SlotSize = 16 * 1024, MaxUnusedWarmSlots = 64, KeepResident = 16 * 1024 },
-        Memories = new SlotPoolOptions { MaxSlots = 64, SlotSize = 1024 * 1024, GuardSize = 64 * 1024, MaxUnusedWarmSlots = 64, KeepResident = memoryKeepResident },
-    });
 
     private void RequestWithImage(PoolingAllocator allocator, long n)
     {
@@ -114,6 +105,8 @@ internal sealed class ImageCases : IDisposable
         }
         return wat.Append("\"))").ToString();
     }
+
+    public IEnumerable<SkippedComparison> Skipped() => [];
 
     private TOwned Own<TOwned>(TOwned owned) where TOwned : IDisposable
     {

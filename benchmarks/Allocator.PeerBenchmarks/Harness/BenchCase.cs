@@ -4,5 +4,5 @@ namespace Allocator.PeerBenchmarks.Harness;
 internal sealed record BenchCase(string Name, Action<long> Run);
 
 /// <summary>One row of the table: our case against a peer's doing the same work; ratio = peer time / ours, so above 1
-/// means we are faster.</summary>
-internal sealed record Comparison(string Name, BenchCase Ours, BenchCase Peer, string PeerName, string? Target = null);
+/// means we are faster. <paramref name="Note"/> says what exactly is compared when the name cannot.</summary>
+internal sealed record Comparison(string Name, BenchCase Ours, BenchCase Peer, string PeerName, string? Target = null, string? Note = null);

@@ -36,8 +36,9 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
 
     public nint Handle { get; }
 
-    /// <summary>Compiles a module from WAT and makes an InstancePre for it with no imports.</summary>
-    public nint InstancePreFromWat(string wat)
+    /// <summary>Compiles a module from WAT and makes an InstancePre for it, its imports defined by
+    /// <paramref name="defineImports"/> (given the linker), or none.</summary>
+    public nint InstancePreFromWat(string wat, Action<nint>? defineImports = null)
     {
         byte[] text = Encoding.UTF8.GetBytes(wat);
         ByteVec wasm;
@@ -57,6 +58,7 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
         _modules.Add(module);
         nint linker = LinkerNew(Handle);
         _linkers.Add(linker);
+        defineImports?.Invoke(linker);
         nint instancePre;
         Check(LinkerInstantiatePre(linker, module, &instancePre), "wasmtime_linker_instantiate_pre");
         _instancePres.Add(instancePre);
@@ -79,6 +81,81 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
         {
             StoreDelete(store);
         }
+    }
+
+    /// <summary>One async request: a new store, an instance from <paramref name="instancePre"/>
+    /// (wasmtime_instance_pre_instantiate_async), <c>run(argument)</c> through wasmtime_func_call_async, each future
+    /// polled to completion, the store deleted. Returns what <c>run</c> returned.</summary>
+    public long RequestOnce(nint instancePre, long argument)
+    {
+        nint store = StoreNew(Handle, 0, 0);
+        try
+        {
+            nint context = StoreContext(store);
+            Instance instance;
+            nint trap = 0, error = 0;
+            PollToEnd(InstancePreInstantiateAsync(instancePre, context, &instance, &trap, &error));
+            Check(error, "wasmtime_instance_pre_instantiate_async");
+            CheckTrap(trap);
+            return CallRunAsync(context, &instance, argument);
+        }
+        finally
+        {
+            StoreDelete(store);
+        }
+    }
+
+    /// <summary>Calls the export <c>run(argument)</c> through wasmtime_func_call_async and polls it to the end.</summary>
+    public static long CallRunAsync(nint context, Instance* instance, long argument)
+    {
+        Func run = ExportedRun(context, instance);
+        Val parameter = new() { Kind = ValKindI64, I64 = argument };
+        Val result = default;
+        nint trap = 0, error = 0;
+        PollToEnd(FuncCallAsync(context, &run, &parameter, 1, &result, 1, &trap, &error));
+        Check(error, "wasmtime_func_call_async");
+        CheckTrap(trap);
+        return result.I64;
+    }
+
+    /// <summary>Calls the export <c>run(argument)</c> through wasmtime_func_call_unchecked (a sync call).</summary>
+    public static long CallRunUnchecked(nint context, Instance* instance, long argument)
+    {
+        Func run = ExportedRun(context, instance);
+        ValRaw argumentAndResult = new() { I64 = argument };
+        nint trap = 0;
+        Check(FuncCallUnchecked(context, &run, &argumentAndResult, 1, &trap), "wasmtime_func_call_unchecked");
+        CheckTrap(trap);
+        return argumentAndResult.I64;
+    }
+
+    /// <summary>Polls a call future until it completes (each false is one yield: an async host call that reported
+    /// Pending), then deletes it.</summary>
+    public static void PollToEnd(nint future)
+    {
+        try
+        {
+            while (!CallFuturePoll(future))
+            {
+            }
+        }
+        finally
+        {
+            CallFutureDelete(future);
+        }
+    }
+
+    private static Func ExportedRun(nint context, Instance* instance)
+    {
+        Extern item;
+        fixed (byte* name = "run"u8)
+        {
+            if (!InstanceExportGet(context, instance, name, 3, &item) || item.Kind != ExternKindFunc)
+            {
+                throw new InvalidOperationException("the module exports no function 'run'");
+            }
+        }
+        return item.Func;
     }
 
     public void Dispose()

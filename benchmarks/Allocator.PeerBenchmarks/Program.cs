@@ -24,7 +24,7 @@ for (int i = 0; i < args.Length; i++)
 
 bool Selected(string name) => filter is null || name.Contains(filter, StringComparison.OrdinalIgnoreCase);
 
-ICaseSet[] sets = [new RequestCases(), new HostCallCases(), new SwitchCases(), new StackCases(), new FiberLifetimeCases(), new ImageCases()];
+ICaseSet[] sets = [new RequestCases(), new HostCallCases(), new SwitchCases(), new StackCases(), new FiberLifetimeCases(), new ParallelCases(), new ImageCases()];
 try
 {
     List<Comparison> comparisons = sets.SelectMany(s => s.Comparisons()).Where(c => Selected(c.Name)).ToList();

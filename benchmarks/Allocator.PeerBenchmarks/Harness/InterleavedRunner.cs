@@ -5,9 +5,11 @@ namespace Allocator.PeerBenchmarks.Harness;
 /// <summary>Measures every case of every comparison in rounds, cases interleaved (the order rotates each round), so
 /// a noisy neighbour on a shared 2-core machine hits ours and the peer alike. A run is a set of rounds; each case's
 /// time in a run is its median over the rounds, and a comparison's ratio is taken within one run. Several runs give
-/// the range.</summary>
+/// the range. Before the first run, every case runs a few unmeasured rounds so the JIT has tiered it up.</summary>
 internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
 {
+    private const int WarmUpRounds = 3;
+
     public sealed record Result(Comparison Comparison, double[] OursNs, double[] PeerNs, double[] Ratios, double OursBytesPerOp);
 
     public List<Result> Measure(IReadOnlyList<Comparison> comparisons, TextWriter log)
@@ -19,6 +21,14 @@ internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
             iterations[benchCase] = Calibrate(benchCase);
             log.WriteLine($"  calibrated {benchCase.Name}: {iterations[benchCase]} per batch");
         }
+        for (int round = 0; round < WarmUpRounds; round++)
+        {
+            foreach (BenchCase benchCase in cases)
+            {
+                benchCase.Run(iterations[benchCase]);
+            }
+        }
+        log.WriteLine($"  warmed up ({WarmUpRounds} rounds)");
         var ns = cases.ToDictionary(c => c, _ => new double[runs]);
         var bytes = cases.ToDictionary(c => c, _ => new List<double>());
         for (int run = 0; run < runs; run++)
@@ -31,9 +41,7 @@ internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
                     BenchCase benchCase = cases[(k + round) % cases.Length];
                     long n = iterations[benchCase];
                     long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
-                    long start = Stopwatch.GetTimestamp();
-                    benchCase.Run(n);
-                    double elapsedNs = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+                    double elapsedNs = Time(benchCase, n);
                     long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
                     samples[benchCase].Add(elapsedNs / n);
                     bytes[benchCase].Add((double)allocated / n);
@@ -56,6 +64,17 @@ internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
+    private static double Time(BenchCase benchCase, long n)
+    {
+        if (benchCase.TimedRun is { } timed)
+        {
+            return timed(n);
+        }
+        long start = Stopwatch.GetTimestamp();
+        benchCase.Run(n);
+        return Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+    }
+
     /// <summary>Warms the case up, then finds how many operations fill one batch.</summary>
     private long Calibrate(BenchCase benchCase)
     {
@@ -63,12 +82,10 @@ internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
         long n = 1;
         while (true)
         {
-            long start = Stopwatch.GetTimestamp();
-            benchCase.Run(n);
-            TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-            if (elapsed >= batch / 2 || n >= 1L << 30)
+            double elapsedNs = Time(benchCase, n);
+            if (elapsedNs >= batch.TotalNanoseconds / 2 || n >= 1L << 30)
             {
-                return Math.Max(1, (long)(n * batch.TotalNanoseconds / Math.Max(elapsed.TotalNanoseconds, 1)));
+                return Math.Max(1, (long)(n * batch.TotalNanoseconds / Math.Max(elapsedNs, 1)));
             }
             n *= 2;
         }

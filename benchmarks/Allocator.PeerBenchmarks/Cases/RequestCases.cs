@@ -30,7 +30,8 @@ internal sealed class RequestCases : ICaseSet
         yield return new Comparison("request with memory, K=1 host call ready at once",
             oursK1,
             new BenchCase("Wasmtime pooling: request with memory, K=1 ready", n => WasmtimeRequests(_pooling, readyWithMemory, n, 1)),
-            "Wasmtime 50.0.1 pooling", Target: ">= 2x");
+            "Wasmtime 50.0.1 pooling", Target: ">= 2x",
+            Note: "on every request row Wasmtime's async host function is C (guest/wasmtime_host.c), ours a C# delegate through the driver; both check the guest's sum.");
         yield return new Comparison("request with memory, K=1 ready, against on-demand (reference)",
             oursK1,
             new BenchCase("Wasmtime on-demand: request with memory, K=1 ready", n => WasmtimeRequests(_onDemand, onDemandReadyWithMemory, n, 1)),

@@ -35,7 +35,7 @@ internal static class OurFibers
         {
             long chunk = Math.Min(CallsPerFiber, calls - done);
             using Fiber fiber = Fiber.Create(store, "calls", PeerNative.HostLoop, (nint)chunk, host);
-            Expect(pending is null ? RunReady(fiber) : pending.Drive(fiber), chunk);
+            Expect(pending is null ? RunReady(fiber) : pending.Drive(fiber, chunk), chunk);
         }
     }
 

@@ -35,9 +35,11 @@ internal sealed class PendingOnceSource : IValueTaskSource<long>
         return new ValueTask<long>(this, _core.Version);
     }
 
-    /// <summary>Runs <paramref name="fiber"/> to its end, completing each pending host call from this loop.</summary>
-    public long Drive(Fiber fiber)
+    /// <summary>Runs <paramref name="fiber"/> to its end, completing each pending host call from this loop; throws
+    /// unless exactly <paramref name="expectedPending"/> calls were pending.</summary>
+    public long Drive(Fiber fiber, long expectedPending)
     {
+        long pending = 0;
         ValueTask<long> run = fiber.RunAsync();
         while (!run.IsCompleted)
         {
@@ -46,9 +48,15 @@ internal sealed class PendingOnceSource : IValueTaskSource<long>
                 throw new InvalidOperationException("RunAsync is unfinished with no host call outstanding: the driver went on on another thread.");
             }
             _outstanding = false;
+            pending++;
             _core.SetResult(_answer);
         }
-        return run.GetAwaiter().GetResult();
+        long result = run.GetAwaiter().GetResult();
+        if (pending != expectedPending)
+        {
+            throw new InvalidOperationException($"{pending} host calls were pending, expected {expectedPending}.");
+        }
+        return result;
     }
 
     long IValueTaskSource<long>.GetResult(short token) => _core.GetResult(token);

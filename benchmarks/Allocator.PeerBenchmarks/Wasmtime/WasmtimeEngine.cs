@@ -85,8 +85,9 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
 
     /// <summary>One async request: a new store, an instance from <paramref name="instancePre"/>
     /// (wasmtime_instance_pre_instantiate_async), <c>run(argument)</c> through wasmtime_func_call_async, each future
-    /// polled to completion, the store deleted. Returns what <c>run</c> returned.</summary>
-    public long RequestOnce(nint instancePre, long argument)
+    /// polled to completion, the store deleted. Returns what <c>run</c> returned; throws unless the call yielded
+    /// <paramref name="expectedYields"/> times (one per pending host call).</summary>
+    public long RequestOnce(nint instancePre, long argument, int expectedYields)
     {
         nint store = StoreNew(Handle, 0, 0);
         try
@@ -97,7 +98,7 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
             PollToEnd(InstancePreInstantiateAsync(instancePre, context, &instance, &trap, &error));
             Check(error, "wasmtime_instance_pre_instantiate_async");
             CheckTrap(trap);
-            return CallRunAsync(context, &instance, argument);
+            return CallRunAsync(context, &instance, argument, expectedYields);
         }
         finally
         {
@@ -105,16 +106,21 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
         }
     }
 
-    /// <summary>Calls the export <c>run(argument)</c> through wasmtime_func_call_async and polls it to the end.</summary>
-    public static long CallRunAsync(nint context, Instance* instance, long argument)
+    /// <summary>Calls the export <c>run(argument)</c> through wasmtime_func_call_async and polls it to the end;
+    /// throws unless it yielded <paramref name="expectedYields"/> times, so "pending once" really was.</summary>
+    public static long CallRunAsync(nint context, Instance* instance, long argument, long expectedYields)
     {
         Func run = ExportedRun(context, instance);
         Val parameter = new() { Kind = ValKindI64, I64 = argument };
         Val result = default;
         nint trap = 0, error = 0;
-        PollToEnd(FuncCallAsync(context, &run, &parameter, 1, &result, 1, &trap, &error));
+        long yields = PollToEnd(FuncCallAsync(context, &run, &parameter, 1, &result, 1, &trap, &error));
         Check(error, "wasmtime_func_call_async");
         CheckTrap(trap);
+        if (yields != expectedYields)
+        {
+            throw new InvalidOperationException($"the call yielded {yields} times, expected {expectedYields}");
+        }
         return result.I64;
     }
 
@@ -130,14 +136,17 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
     }
 
     /// <summary>Polls a call future until it completes (each false is one yield: an async host call that reported
-    /// Pending), then deletes it.</summary>
-    public static void PollToEnd(nint future)
+    /// Pending), then deletes it. Returns the number of yields.</summary>
+    public static long PollToEnd(nint future)
     {
         try
         {
+            long yields = 0;
             while (!CallFuturePoll(future))
             {
+                yields++;
             }
+            return yields;
         }
         finally
         {

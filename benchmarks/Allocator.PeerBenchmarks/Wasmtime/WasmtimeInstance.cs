@@ -38,11 +38,11 @@ internal sealed unsafe class WasmtimeInstance : IDisposable
         }
     }
 
-    public long CallRunAsync(long argument)
+    public long CallRunAsync(long argument, long expectedYields)
     {
         fixed (Instance* instance = &_instance)
         {
-            return WasmtimeEngine.CallRunAsync(_context, instance, argument);
+            return WasmtimeEngine.CallRunAsync(_context, instance, argument, expectedYields);
         }
     }
 

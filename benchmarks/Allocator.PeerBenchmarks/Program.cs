@@ -4,8 +4,8 @@ using Allocator.PeerBenchmarks.Harness;
 
 // Side-by-side peer benchmarks: one process, cases interleaved, ratios within a run, the range over runs.
 // Usage: dotnet run -c Release --project benchmarks/Allocator.PeerBenchmarks --
-//            [--runs 5] [--rounds 15] [--batch-ms 20] [--filter text] [--list] [--csv path]
-int runs = 5, rounds = 15, batchMs = 20;
+//            [--runs 7] [--rounds 21] [--batch-ms 20] [--filter text] [--list] [--csv path]
+int runs = 7, rounds = 21, batchMs = 20;
 string? filter = null, csvPath = null;
 bool list = false;
 for (int i = 0; i < args.Length; i++)

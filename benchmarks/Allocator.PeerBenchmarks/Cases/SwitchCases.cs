@@ -35,7 +35,7 @@ internal sealed class SwitchCases : ICaseSet
                 }
             }),
             boost, BoostShim.Version, Target: ">= 0.9x",
-            Note: "both switches driven from C in the shim, no P/Invoke per switch; ours saves MXCSR and the x87 control word, Boost does not.");
+            Note: "both switches driven from C in the shim, no P/Invoke per switch; both save the callee-saved registers, MXCSR and the x87 control word; ours enters by call and leaves by ret and includes allocator_fiber_resume/host_call's bookkeeping, Boost leaves by jmp.");
         yield return new Comparison(PublicName,
             new BenchCase("ours: FiberHostEntry.Sync host call (switch row)", n => OurFibers.HostCalls(_store, n, OurFibers.Sync, null)),
             boost, BoostShim.Version,

@@ -34,7 +34,8 @@ def read_rows(path):
 
 
 def draw(rows, target):
-    bar_height, gap, left, width = 18, 8, 640, 460
+    bar_height, gap, width = 18, 8, 460
+    left = 20 + int(6.4 * max(len(label) for label, *_ in rows))  # room for the longest label at 12 px
     height = 74 + len(rows) * (bar_height + gap)
     values = [v for _, m, lo, hi, t, _ in rows for v in (m, lo, hi, t) if v]
     low = math.floor(math.log10(min(values + [0.5])))

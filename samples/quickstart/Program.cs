@@ -13,11 +13,10 @@ var host = FiberHostFunctions.From(FiberHostEntry.Async(async call =>
     RequestSlot.Of(store, slot).Counters.HostCalls++;
     return call[0] * 2;
 }));
-using (Fiber fiber = Fiber.Create(store, "request 1", guest.GetExport("guest_entry"), 20, host))
-{
-    long result = await fiber.RunAsync();                      // host calls run here, on this thread's stack
-    Console.WriteLine($"guest returned {result} after {RequestSlot.Of(store, slot).Counters.HostCalls} host call(s)");
-}
+// Creates a fiber on a pooled stack, runs it to its end (host calls run here, on this thread's stack) and gives the
+// stack back before it returns, however the run ends.
+long result = await store.RunFiberAsync("request 1", guest.GetExport("guest_entry"), 20, host);
+Console.WriteLine($"guest returned {result} after {RequestSlot.Of(store, slot).Counters.HostCalls} host call(s)");
 string name = store.IntoData();                                // every stack and slot is back in the pools
 Console.WriteLine($"{name}: stacks in use {allocator.GetStackStatistics().InUse}");
 

@@ -8,9 +8,11 @@ namespace Allocator.Package.Tests;
 [Collection(PackageCollection.Name)]
 public sealed class ConsumerAppTests(PackedFeed feed)
 {
-    /// <summary>The raw-token mistake ALLOC101 exists for: a stack checked out and never returned.</summary>
+    /// <summary>The raw-token mistake ALLOC101 exists for (a stack checked out and never returned), and the fiber
+    /// mistake ALLOC100 exists for (the Store consumed while a fiber of it may still hold its stack).</summary>
     private const string AnalyzerProbe = """
         using Allocator;
+        using Allocator.Fibers;
 
         internal static class AnalyzerProbe
         {
@@ -18,6 +20,15 @@ public sealed class ConsumerAppTests(PackedFeed feed)
             {
                 StackToken token = store.CheckoutStack("probe");
                 return token.IsValid;
+            }
+
+            public static async System.Threading.Tasks.Task<string> ConsumeTooEarly(PoolingAllocator allocator, nint entry, FiberHostFunctions host)
+            {
+                var store = new Store<string>(allocator, "data");
+                Fiber fiber = Fiber.Create(store, "f", entry, 20, host);
+                string data = store.IntoData();
+                await fiber.RunAsync();
+                return data;
             }
         }
         """;
@@ -39,6 +50,7 @@ public sealed class ConsumerAppTests(PackedFeed feed)
             (int buildExit, string buildLog) = Command.Dotnet(app, "build", "-c", "Release");
             Assert.True(buildExit == 0, buildLog);
             Assert.Matches(@"AnalyzerProbe\.cs\(\d+,\d+\): warning ALLOC101", buildLog);
+            Assert.Matches(@"AnalyzerProbe\.cs\(\d+,\d+\): warning ALLOC100", buildLog);
             string built = Path.Combine(app, "bin", "Release", "net10.0");
             Assert.True(File.Exists(Path.Combine(built, "libGuest.so")), buildLog);
             AssertRunsFiber(Command.Run(Path.Combine(built, "Consumer"), built));

@@ -19,6 +19,7 @@ public sealed class PackageContentTests(PackedFeed feed)
             "lib/net10.0/Allocator.dll",
             "lib/net10.0/Allocator.xml",
             "analyzers/dotnet/cs/Allocator.Generators.dll",
+            "analyzers/dotnet/cs/Allocator.Generators.CodeFixes.dll",
             "runtimes/linux-x64/native/libAllocatorNative.so",
             "include/fiber.h",
             "buildTransitive/Allocator.targets",

@@ -392,7 +392,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
         nuint accessible = _accessible[index];
         nuint keep = Math.Min(Options.KeepResident, accessible);
-        if (keep > 0 && WrittenPages.IsSupported && TryResetWrittenPages(index, accessible, keep))
+        if (keep >= WrittenPages.WorthScanningBytes && WrittenPages.IsSupported && TryResetWrittenPages(index, accessible, keep))
         {
             return;
         }

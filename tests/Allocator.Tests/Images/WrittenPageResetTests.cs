@@ -4,16 +4,20 @@ using Allocator.Tests.Support;
 namespace Allocator.Tests.Images;
 
 /// <summary>Resets that restore only the pages a tenant wrote (PAGEMAP_SCAN) within the kept-resident bytes, and
-/// discard the rest: contents are exact on every path, and the <c>madvise</c> is skipped when the writes fit.</summary>
+/// discard the rest: contents are exact on every path, and the <c>madvise</c> is skipped when the writes fit. Only
+/// kept-resident sizes of <see cref="WrittenPages.WorthScanningBytes"/> and more scan; smaller ones zero in place.</summary>
 [Collection(SerialCollection.Name)]
 public sealed class WrittenPageResetTests : IDisposable
 {
     private static readonly nuint Page = VirtualMemory.PageSize;
+
+    /// <summary>Kept-resident pages at which resets start to scan.</summary>
+    private static readonly int ScanPages = (int)(WrittenPages.WorthScanningBytes / VirtualMemory.PageSize);
     private readonly List<VirtualMemoryOperation> _calls = new();
 
     public void Dispose() => VirtualMemoryFaults.Hook = null;
 
-    private static PoolingAllocator Allocator(nuint keepResident, int pages = 64) => new(new PoolingAllocatorOptions
+    private static PoolingAllocator Allocator(nuint keepResident, int pages) => new(new PoolingAllocatorOptions
     {
         Stacks = new StackPoolOptions { MaxStacks = 1, StackSize = 8 * Page },
         Instances = new SlotPoolOptions { MaxSlots = 1, SlotSize = Page },
@@ -60,14 +64,15 @@ public sealed class WrittenPageResetTests : IDisposable
     [InlineData(true)]
     public void Writes_within_the_kept_bytes_are_restored_without_a_discard(bool withImage)
     {
-        using PoolingAllocator allocator = Allocator(keepResident: 16 * Page);
+        int pages = 2 * ScanPages;
+        using PoolingAllocator allocator = Allocator(keepResident: (nuint)ScanPages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
+        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
         Span<byte> memory = store.GetSlotMemory(slot);
         memory[5] = 0xFE;                              // inside the image's first page (or plain memory)
         memory[(int)Page + 7] = 0xFE;                  // the image's second page
-        memory[20 * (int)Page] = 0xFE;                 // well past the image
+        memory[(pages - 1) * (int)Page] = 0xFE;        // the last page, far past the kept bytes' offset
         _ = memory[10 * (int)Page];                    // a page only read
         CountCalls();
         store.ReturnSlot(slot);
@@ -76,8 +81,8 @@ public sealed class WrittenPageResetTests : IDisposable
             Assert.DoesNotContain(VirtualMemoryOperation.Discard, _calls);
         }
         VirtualMemoryFaults.Hook = null;
-        slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
-        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, 32 * (int)Page)));
+        slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
     [Theory]
@@ -85,17 +90,18 @@ public sealed class WrittenPageResetTests : IDisposable
     [InlineData(true)]
     public void Writes_beyond_the_kept_bytes_are_discarded_and_the_contents_are_exact(bool withImage)
     {
-        using PoolingAllocator allocator = Allocator(keepResident: 2 * Page);
+        int pages = 2 * ScanPages;
+        using PoolingAllocator allocator = Allocator(keepResident: (nuint)ScanPages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
+        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
         store.GetSlotMemory(slot).Fill(0xFE);
         CountCalls();
         store.ReturnSlot(slot);
         Assert.Contains(VirtualMemoryOperation.Discard, _calls);
         VirtualMemoryFaults.Hook = null;
-        slot = withImage ? store.CheckoutMemoryFromImage(image, 32 * Page) : store.CheckoutMemory(accessibleBytes: 32 * Page);
-        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, 32 * (int)Page)));
+        slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
     [Theory]
@@ -103,33 +109,51 @@ public sealed class WrittenPageResetTests : IDisposable
     [InlineData(true)]
     public void More_disjoint_written_runs_than_one_scan_reports_are_still_all_reset(bool withImage)
     {
-        using PoolingAllocator allocator = Allocator(keepResident: 128 * Page, pages: 128);
+        int pages = 2 * ScanPages;
+        using PoolingAllocator allocator = Allocator(keepResident: (nuint)pages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, 128 * Page) : store.CheckoutMemory(accessibleBytes: 128 * Page);
+        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
         Span<byte> memory = store.GetSlotMemory(slot);
-        for (int page = 0; page < 128; page += 2)
+        for (int page = 0; page < pages; page += 2)
         {
-            memory[page * (int)Page + 1] = 0xFE; // 64 runs, twice what one scan returns
+            memory[page * (int)Page + 1] = 0xFE; // many more runs than one scan returns
         }
         store.ReturnSlot(slot);
-        slot = withImage ? store.CheckoutMemoryFromImage(image, 128 * Page) : store.CheckoutMemory(accessibleBytes: 128 * Page);
-        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, 128 * (int)Page)));
+        slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
     [Fact]
     public void A_failed_scan_falls_back_to_the_discard_and_loses_nothing()
     {
-        using PoolingAllocator allocator = Allocator(keepResident: 16 * Page);
+        int pages = 2 * ScanPages;
+        using PoolingAllocator allocator = Allocator(keepResident: (nuint)ScanPages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = store.CheckoutMemoryFromImage(image, 32 * Page);
-        store.GetSlotMemory(slot).Fill(0xFE);
+        SlotToken slot = store.CheckoutMemoryFromImage(image, (nuint)pages * Page);
+        store.GetSlotMemory(slot)[..(4 * (int)Page)].Fill(0xFE);
         CountCalls(fail: VirtualMemoryOperation.Scan);
         store.ReturnSlot(slot);
+        Assert.Contains(VirtualMemoryOperation.Scan, _calls);
         Assert.Contains(VirtualMemoryOperation.Discard, _calls);
         VirtualMemoryFaults.Hook = null;
-        slot = store.CheckoutMemoryFromImage(image, 32 * Page);
-        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(image, 32 * (int)Page)));
+        slot = store.CheckoutMemoryFromImage(image, (nuint)pages * Page);
+        Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(image, pages * (int)Page)));
+    }
+
+    [Fact]
+    public void Small_kept_sizes_zero_in_place_without_scanning()
+    {
+        using PoolingAllocator allocator = Allocator(keepResident: 4 * Page, pages: 16);
+        using var store = new Store<int>(allocator, 0);
+        SlotToken slot = store.CheckoutMemory(accessibleBytes: 16 * Page);
+        store.GetSlotMemory(slot).Fill(0xFE);
+        CountCalls();
+        store.ReturnSlot(slot);
+        Assert.DoesNotContain(VirtualMemoryOperation.Scan, _calls);
+        VirtualMemoryFaults.Hook = null;
+        slot = store.CheckoutMemory(accessibleBytes: 16 * Page);
+        Assert.True(store.GetSlotMemory(slot).IndexOfAnyExcept((byte)0) < 0);
     }
 }

@@ -4,11 +4,15 @@
 #define _GNU_SOURCE
 #include "fiber.h"
 
-#include <dlfcn.h>
-#include <execinfo.h>
 #include <string.h>
 
-#define GUEST_API __attribute__((visibility("default")))
+#if defined(_WIN32)
+#  define GUEST_API __declspec(dllexport)
+#else
+#  include <dlfcn.h>
+#  include <execinfo.h>
+#  define GUEST_API __attribute__((visibility("default")))
+#endif
 #define FRAME_WORDS 16
 
 /* Trap codes the tests look for. */
@@ -162,6 +166,8 @@ GUEST_API intptr_t guest_call_function(allocator_fiber_ctx* ctx, intptr_t arg)
     return result;
 }
 
+#if !defined(_WIN32)
+/* glibc only; on Windows the trampoline's unwind info ends walks on the fiber stack (see src/Native/README.md). */
 static __attribute__((noinline)) intptr_t backtrace_at_depth(allocator_fiber_ctx* ctx, intptr_t depth)
 {
     if (depth > 0) {
@@ -185,6 +191,7 @@ GUEST_API intptr_t guest_backtrace(allocator_fiber_ctx* ctx, intptr_t depth)
 {
     return backtrace_at_depth(ctx, depth);
 }
+#endif
 
 /* Bytes left to the guard page, measured from inside the fiber. */
 GUEST_API intptr_t guest_stack_remaining(allocator_fiber_ctx* ctx, intptr_t arg)

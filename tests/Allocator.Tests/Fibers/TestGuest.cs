@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Allocator.Tests.Fibers;
 
-/// <summary>Entry points of libAllocatorTestGuest.so (tests/native/guest.c and the register probe), which the test
+/// <summary>Entry points of libAllocatorTestGuest.so (AllocatorTestGuest.dll on Windows) (tests/native/guest.c and the register probe), which the test
 /// build compiles next to the test assembly.</summary>
 internal static class TestGuest
 {
@@ -13,7 +13,8 @@ internal static class TestGuest
     public const int LocalsCorruptedTrap = 2000;
 
     private static readonly Lazy<nint> s_library = new(() =>
-        NativeLibrary.Load(Path.Combine(AppContext.BaseDirectory, "libAllocatorTestGuest.so")));
+        NativeLibrary.Load(Path.Combine(AppContext.BaseDirectory,
+            OperatingSystem.IsWindows() ? "AllocatorTestGuest.dll" : "libAllocatorTestGuest.so")));
 
     public static nint Recurse => Export("guest_recurse");
     public static nint Descend => Export("guest_descend");

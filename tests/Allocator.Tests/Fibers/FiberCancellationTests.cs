@@ -8,7 +8,7 @@ public sealed class FiberCancellationTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Token_cancelled_during_an_awaited_host_call_unwinds_the_guest()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -30,7 +30,7 @@ public sealed class FiberCancellationTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Token_cancelled_before_the_run_never_starts_the_guest()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -45,7 +45,7 @@ public sealed class FiberCancellationTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Cancel_from_outside_unwinds_a_suspended_guest_and_wakes_its_driver()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -65,7 +65,7 @@ public sealed class FiberCancellationTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_guest_that_ignores_the_cancel_is_abandoned_at_its_next_host_call()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -85,7 +85,7 @@ public sealed class FiberCancellationTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask().WaitAsync(Timeout));
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Dispose_before_running_returns_the_stack_without_running_the_guest()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -100,7 +100,7 @@ public sealed class FiberCancellationTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Cancel_from_inside_a_host_function_unwinds_the_fiber_it_serves()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -119,7 +119,7 @@ public sealed class FiberCancellationTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Store_dispose_unwinds_suspended_fibers_before_taking_their_stacks_back()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 3, cache: true);
@@ -147,7 +147,7 @@ public sealed class FiberCancellationTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runB.AsTask().WaitAsync(Timeout));
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Cancel_racing_a_running_driver_on_another_thread_returns_the_stack_once()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 8);

@@ -8,7 +8,7 @@ namespace Allocator.Tests.Fibers;
 /// a refused (double) return would show in <see cref="StackPoolStatistics.RefusedReturns"/>.</remarks>
 public sealed class FiberEndingTests
 {
-    [LinuxFact]
+    [FiberFact]
     public async Task Completion_returns_the_stack_once()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -22,7 +22,7 @@ public sealed class FiberEndingTests
         AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_trap_returns_the_stack_once_and_reports_the_guests_code()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -37,7 +37,7 @@ public sealed class FiberEndingTests
         AssertReturnedOnce(allocator, store, fiber, FiberState.Trapped);
     }
 
-    [LinuxTheory]
+    [FiberTheory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_host_exception_unwinds_the_guest_returns_the_stack_once_and_propagates(bool throwAfterAwait)
@@ -63,7 +63,7 @@ public sealed class FiberEndingTests
         AssertReturnedOnce(allocator, store, fiber, FiberState.Faulted);
     }
 
-    [LinuxTheory]
+    [FiberTheory]
     [InlineData(5, 0)]
     [InlineData(0, FiberHostCall.MaxArguments + 1)]
     public async Task An_invalid_host_call_unwinds_the_guest_and_returns_the_stack_once(int function, int argumentCount)
@@ -80,7 +80,7 @@ public sealed class FiberEndingTests
         AssertReturnedOnce(allocator, store, fiber, FiberState.Faulted);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Ending_again_changes_nothing()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();

@@ -9,7 +9,7 @@ public sealed class FiberExecutionTests
 {
     private const int Depth = 1000;
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Deep_recursion_resumes_after_awaited_host_calls_with_every_frame_intact()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2, stackKiB: 512);
@@ -41,7 +41,7 @@ public sealed class FiberExecutionTests
             $"only {allocator.Stacks.ResidentBytes(stack)} bytes of the fiber stack were touched");
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Host_functions_run_on_the_threads_stack_not_the_fibers()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
@@ -61,7 +61,7 @@ public sealed class FiberExecutionTests
         Assert.False(hostLocal >= stack.Bottom && hostLocal < stack.Top, "the host function ran on the fiber stack");
     }
 
-    [LinuxFact]
+    [FiberFact]
     public void Synchronous_host_calls_complete_the_run_without_an_await()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -76,7 +76,7 @@ public sealed class FiberExecutionTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
-    [LinuxTheory]
+    [FiberTheory]
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(FiberHostCall.MaxArguments)]
@@ -104,7 +104,7 @@ public sealed class FiberExecutionTests
         Assert.Throws<ArgumentOutOfRangeException>(() => seen[argumentCount]);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Guest_sees_its_own_stack_bounds()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stackKiB: 64);
@@ -117,7 +117,7 @@ public sealed class FiberExecutionTests
         Assert.InRange(remaining, 64 * 1024 - 1024, 64 * 1024 - 128);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public void A_fiber_runs_once()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -133,7 +133,7 @@ public sealed class FiberExecutionTests
         Assert.Equal(3, first.AsTask().GetAwaiter().GetResult());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Stacks_smaller_than_a_fiber_needs_are_refused_and_the_smallest_allowed_one_runs_a_fiber()
     {
         // Fiber.Create can no longer meet a stack too small for a fiber: the options refuse one up front.

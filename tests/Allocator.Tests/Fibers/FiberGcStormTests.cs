@@ -11,7 +11,7 @@ public sealed class FiberGcStormTests
     private const int Fibers = 24;
     private const int CallsPerFiber = 40;
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Compacting_collections_while_fibers_are_suspended_corrupt_nothing()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: Fibers, stackKiB: 64);

@@ -6,7 +6,7 @@ namespace Allocator.Tests.Fibers;
 /// <summary>The seed scenario, Wasmtime 28's <c>into_data</c> leak, end to end with real fibers.</summary>
 public sealed class FiberStoreTests
 {
-    [LinuxFact]
+    [FiberFact]
     public async Task Async_host_calls_on_pooled_stacks_then_IntoData_leaves_no_stack_in_use()
     {
         // Caching on, as in Wasmtime: the Store keeps the fiber's stack after the run, and IntoData must flush it.
@@ -31,7 +31,7 @@ public sealed class FiberStoreTests
         next.CheckoutStack("next");
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task IntoData_while_a_fiber_is_suspended_names_it_and_leaves_the_store_usable()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2, cache: true);

@@ -35,7 +35,7 @@ public sealed class FiberSyncHostCallTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Synchronous_and_asynchronous_functions_mix_in_one_table()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -56,7 +56,7 @@ public sealed class FiberSyncHostCallTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task An_exception_in_a_synchronous_function_unwinds_the_guest_returns_the_stack_once_and_propagates()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -78,7 +78,7 @@ public sealed class FiberSyncHostCallTests
         Assert.Equal(0, allocator.Stacks.RefusedReturns);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Compacting_collections_inside_synchronous_calls_corrupt_nothing()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 8, stackKiB: 64);

@@ -8,7 +8,7 @@ namespace Allocator.Tests.Fibers;
 /// and unwind information debuggers rely on.</summary>
 public sealed class NativeSwitchTests
 {
-    [LinuxFact]
+    [FiberFact]
     public unsafe void Switches_preserve_callee_saved_registers_MXCSR_and_x87_control_word_on_both_sides()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -37,7 +37,7 @@ public sealed class NativeSwitchTests
         store.ReturnStack(stack);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public unsafe void The_C_sharp_context_mirror_matches_the_C_layout()
     {
         var layout = (delegate* unmanaged<int*, int, int>)TestGuest.ContextLayout;

@@ -19,7 +19,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
     private const int Threads = 8;
     private static readonly ConcurrentBag<Fiber> s_resurrected = new();
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Everything_at_once_ends_with_every_pool_at_zero()
     {
         int seconds = int.TryParse(Environment.GetEnvironmentVariable("ALLOCATOR_CHAOS_SECONDS"), out int s) && s > 0 ? s : 8;

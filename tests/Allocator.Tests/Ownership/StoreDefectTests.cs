@@ -17,7 +17,7 @@ public sealed class StoreDefectTests
     private static Fiber? s_resurrected;
     private static Task<long>? s_resurrectedRun;
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_fiber_resurrected_after_its_Store_was_finalized_fails_with_ObjectDisposed_and_never_touches_the_stack()
     {
         using PoolingAllocator allocator = OwnershipPools.Allocator(stacks: 1, zeroStacks: false);
@@ -44,7 +44,7 @@ public sealed class StoreDefectTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public void A_fiber_disposed_from_a_user_finalizer_while_its_Store_is_finalized_returns_its_stack_once()
     {
         using PoolingAllocator allocator = OwnershipPools.Allocator(stacks: 1, zeroStacks: false);
@@ -57,7 +57,7 @@ public sealed class StoreDefectTests
         }
     }
 
-    [LinuxFact]
+    [FiberFact]
     public void An_abandoned_Store_whose_fiber_has_synchronous_host_functions_is_finalized()
     {
         using PoolingAllocator allocator = OwnershipPools.Allocator(stacks: 1);
@@ -178,7 +178,7 @@ public sealed class StoreDefectTests
         Assert.Equal("SlotPoolOptions(memories).MaxSlots", Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(slots)).Field);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Dispose_reports_what_is_still_out_with_its_owner_and_keeps_it_mapped_until_it_returns()
     {
         PoolingAllocator allocator = OwnershipPools.Allocator();

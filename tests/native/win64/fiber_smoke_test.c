@@ -91,9 +91,9 @@ int main(void)
     int32_t mask = -1;
     ctx = allocator_fiber_init(stack, size, probe_fiber_entry, 0);
     state = probe_resume(ctx, 0, &mask);
-    check(state == ALLOCATOR_FIBER_HOST_CALL && mask == 0, "driver's rbx rbp rdi rsi r12-r15 xmm6-15 survive a resume");
+    check(state == ALLOCATOR_FIBER_HOST_CALL && mask == 0, "driver's rbx rbp rdi rsi r12-r15 xmm6-15, MXCSR and x87 CW survive a resume");
     state = probe_resume(ctx, 0, &mask);
-    check(state == ALLOCATOR_FIBER_COMPLETED && mask == 0 && ctx->value == 0, "fiber's registers survive a host call");
+    check(state == ALLOCATOR_FIBER_COMPLETED && mask == 0 && ctx->value == 0, "fiber's registers and FP modes survive a host call; it started from the defaults");
 
     ctx = allocator_fiber_init(stack, size, trap_entry, 9);
     state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);

@@ -82,7 +82,7 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
         /* Told to return, the guest asked the host again instead: abandon its frames so cancelling is bounded. */
         switch_away_forever(ctx, ALLOCATOR_FIBER_CANCELLED);
     }
-#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(_WIN32)
+#if defined(__x86_64__) || defined(__aarch64__)
     if (ctx->sync_host != NULL) {
         /* The host function runs on the driver's stack; the fiber stack keeps only these native frames. */
         int32_t status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;

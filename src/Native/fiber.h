@@ -105,7 +105,7 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
 
 /* Driver side: lets host calls be served by sync_host on the driver's stack, without switching back to the
  * driver; sync_host answers ALLOCATOR_FIBER_SYNC_NOT_HANDLED for functions the driver must run (e.g. async ones).
- * NULL turns it off. Linux x64 and arm64 only: on Windows every host call goes to the driver. */
+ * NULL turns it off. */
 ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx, allocator_fiber_sync_host sync_host,
                                                        void* state);
 

@@ -153,6 +153,65 @@ allocator_fiber_prepare:
     ret
     .seh_endproc
 
+/* intptr_t allocator_fiber_call_on_parent_stack(ctx [rcx], fn_index [edx], args [r8], nargs [r9d], status [rsp+40])
+ * Moves to the driver's stack 256 bytes below its suspended switch frame (ctx->parent_sp), with the TEB's stack
+ * fields set to the thread's own (saved in that switch frame), calls allocator_fiber_sync_dispatch with the same
+ * arguments, then restores the fiber's TEB fields and stack. The managed callee thus runs on the thread's stack with
+ * the bounds the runtime expects. rbp holds the fiber-side frame meanwhile: the unwind info describes the frame
+ * through it (UWOP_SET_FPREG), so unwinders walk from the callee back onto the fiber stack. */
+    .p2align 4
+    .globl allocator_fiber_call_on_parent_stack
+    .def allocator_fiber_call_on_parent_stack; .scl 2; .type 32; .endef
+allocator_fiber_call_on_parent_stack:
+    .seh_proc allocator_fiber_call_on_parent_stack
+    push rbp
+    .seh_pushreg rbp
+    push rbx
+    .seh_pushreg rbx
+    sub rsp, 40                             /* [rsp, rsp+32): the fiber's TEB stack fields */
+    .seh_stackalloc 40
+    mov rbp, rsp
+    .seh_setframe rbp, 0
+    .seh_endprologue
+    mov rax, qword ptr gs:[0x08]
+    mov [rbp], rax
+    mov rax, qword ptr gs:[0x10]
+    mov [rbp + 8], rax
+    mov rax, qword ptr gs:[0x1478]
+    mov [rbp + 16], rax
+    mov eax, dword ptr gs:[0x1748]
+    mov [rbp + 24], eax
+    mov rbx, [rcx + 8]                      /* ctx->parent_sp: the driver's switch frame */
+    mov rax, [rbx + 168]
+    mov qword ptr gs:[0x08], rax
+    mov rax, [rbx + 176]
+    mov qword ptr gs:[0x10], rax
+    mov rax, [rbx + 184]
+    mov qword ptr gs:[0x1478], rax
+    mov eax, [rbx + 192]
+    mov dword ptr gs:[0x1748], eax
+    mov r10, [rbp + 96]                     /* status: the caller's fifth argument (40 + 16 + 40 bytes up) */
+    lea rax, [rbx - 256]
+    and rax, -16
+    mov rsp, rax
+    sub rsp, 48                             /* home area and fifth argument; stays 16-byte aligned */
+    mov [rsp + 32], r10
+    call allocator_fiber_sync_dispatch
+    mov rsp, rbp
+    mov rcx, [rbp]
+    mov qword ptr gs:[0x08], rcx
+    mov rcx, [rbp + 8]
+    mov qword ptr gs:[0x10], rcx
+    mov rcx, [rbp + 16]
+    mov qword ptr gs:[0x1478], rcx
+    mov ecx, [rbp + 24]
+    mov dword ptr gs:[0x1748], ecx
+    add rsp, 40
+    pop rbx
+    pop rbp
+    ret
+    .seh_endproc
+
 /* Bottom frame of every fiber: calls entry(ctx, arg) with the 32-byte home area Win64 requires, then exits the
  * fiber. Its unwind info says "32 bytes allocated", so a walk from guest frames finds return address 0 above it
  * and stops on the fiber stack (Windows unwind codes cannot express a jump to the driver's stack). */

@@ -7,7 +7,7 @@ namespace Allocator.Tests.Fibers;
 /// a trip back to the driver; everything else about host calls stays the same.</summary>
 public sealed class FiberSyncHostCallTests
 {
-    [LinuxFact]
+    [FiberFact]
     public async Task Synchronous_functions_run_on_the_thread_stack_while_the_fiber_stays_running()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);

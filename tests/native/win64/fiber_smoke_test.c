@@ -70,6 +70,36 @@ static intptr_t loop_entry(allocator_fiber_ctx* ctx, intptr_t count)
     return sum;
 }
 
+/* What the synchronous host function saw: its stack pointer and the TEB's bounds, which must be the thread's. */
+static uintptr_t sync_sp;
+static void* sync_teb_base;
+static void* sync_teb_limit;
+
+static intptr_t sync_host(void* state, int32_t fn_index, const intptr_t* args, int32_t nargs, int32_t* status)
+{
+    (void)state;
+    volatile char here = 0;
+    sync_sp = (uintptr_t)&here;
+    sync_teb_base = tib()->StackBase;
+    sync_teb_limit = tib()->StackLimit;
+    if (fn_index != 3) {
+        *status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;
+        return 0;
+    }
+    *status = ALLOCATOR_FIBER_SYNC_HANDLED;
+    return nargs == 2 ? args[0] * args[1] : -1;
+}
+
+static intptr_t sync_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t args[2] = { arg, 6 };
+    intptr_t product = 0, async_result = 0;
+    allocator_fiber_host_call(ctx, 3, args, 2, &product);
+    teb_base_in_fiber = tib()->StackBase; /* back on the fiber: its own bounds again */
+    allocator_fiber_host_call(ctx, 4, NULL, 0, &async_result);
+    return product + async_result;
+}
+
 int main(void)
 {
     /* A pooled-style stack: one guard page below a committed read-write stack. */
@@ -103,6 +133,20 @@ int main(void)
     allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
     state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_CANCEL, 0);
     check(state == ALLOCATOR_FIBER_CANCELLED && ctx->value == 77, "cancel reaches the guest, which returns");
+
+    ctx = allocator_fiber_init(stack, size, sync_entry, 7);
+    allocator_fiber_set_sync_host(ctx, sync_host, NULL);
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    check(state == ALLOCATOR_FIBER_HOST_CALL && ctx->host_function == 4,
+          "trampoline: a synchronous call is served in place, an unhandled one goes to the driver");
+    /* StackLimit may have moved down since main read it (the thread stack grows on demand); it must still be the
+     * thread's, below the host function's stack pointer. */
+    check(sync_sp < (uintptr_t)thread_base && sync_sp >= (uintptr_t)sync_teb_limit
+          && sync_teb_base == thread_base && (uintptr_t)sync_teb_limit <= (uintptr_t)thread_limit,
+          "trampoline: the synchronous host function ran on the thread's stack with the thread's TEB bounds");
+    check(teb_base_in_fiber == stack + size, "trampoline: the fiber's TEB bounds are back after the call");
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 1000);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value == 7 * 6 + 1000, "trampoline: results reach the guest");
 
     const intptr_t calls = 2000000;
     ctx = allocator_fiber_init(stack, size, loop_entry, calls);

@@ -1,4 +1,5 @@
-/* The per-ABI assembly behind fiber.c (fiber_switch_x86_64_sysv.S, fiber_switch_x86_64_win64.asm).
+/* The per-ABI assembly behind fiber.c (fiber_switch_x86_64_sysv.S, fiber_switch_x86_64_win64.S,
+ * fiber_switch_aarch64_aapcs.S).
  * Internal to libAllocatorNative: none of these symbols are exported. */
 #ifndef ALLOCATOR_FIBER_SWITCH_H
 #define ALLOCATOR_FIBER_SWITCH_H

@@ -1,6 +1,6 @@
 /* Context switch for x86-64 Windows (Win64 ABI), GNU assembler syntax with SEH unwind directives: builds with
  * mingw-w64 gcc or clang (--target=x86_64-pc-windows-msvc). See fiber_switch.h for the contract.
- * UNTESTED at run time: written and assembled on Linux with mingw-w64; see README.md.
+ * Run under Wine in .ci/run (the .NET fiber tests and tests/native/win64); not yet on real Windows: see README.md.
  *
  * Win64 callee-saved state is larger than System V's: rdi, rsi and xmm6-xmm15 too. The TEB's stack bounds must
  * follow the stack as well, or the OS's stack checks (__chkstk probes, SEH dispatch, guard page handling) would

@@ -1,6 +1,6 @@
 /* Win64 smoke test of libAllocatorNative's fiber switch, for mingw-w64 builds run on Windows or under Wine
- * (run-with-wine.sh). Exits 0 when every check passes; prints each check. Not part of dotnet test: the .NET tests
- * run on linux-x64 only. */
+ * (run-with-wine.sh, which .ci/run runs). Exits 0 when every check passes; prints each check. The .NET fiber tests
+ * run on win-x64 too (tests/Allocator.Tests.Windows); this checks what they cannot see, such as the TEB. */
 #include <windows.h>
 #include <stdio.h>
 #include "fiber.h"

@@ -10,6 +10,7 @@ public sealed class PoolingAllocator : IDisposable
 {
     private readonly PoolingAllocatorMetrics.Registration _metrics;
     private long _abandonedStores;
+    private long _deferredReturns;
     private int _disposed;
 
     /// <summary>Validates <paramref name="options"/> and reserves every pool up front.</summary>
@@ -61,6 +62,10 @@ public sealed class PoolingAllocator : IDisposable
     /// stacks and slots back. Non-zero means a code path forgets to end its Stores.</summary>
     public long AbandonedStores => Interlocked.Read(ref _abandonedStores);
 
+    /// <summary>Stacks and slots whose return waited for an asynchronous host function's task that was still running
+    /// when its fiber was cancelled or its Store ended: they stayed checked out until the task ended, then went back.</summary>
+    public long DeferredReturns => Interlocked.Read(ref _deferredReturns);
+
     /// <summary>What was still checked out when <see cref="Dispose"/> ran, one line per stack or slot with its
     /// owner (Store id and label); empty when everything had come back. Those pools stay mapped until it does.</summary>
     public IReadOnlyList<string> LiveAtDispose { get; private set; } = [];
@@ -94,6 +99,8 @@ public sealed class PoolingAllocator : IDisposable
             AllocatorEventSource.Log.StoreAbandoned(storeId, held.Count == 0 ? "nothing" : string.Join("; ", held));
         }
     }
+
+    internal void CountDeferredReturns(int count) => Interlocked.Add(ref _deferredReturns, count);
 
     /// <summary>Refuses new checkouts and releases the pools. Whatever is still checked out is reported in
     /// <see cref="LiveAtDispose"/>, and its pool stays mapped until the last of it comes back, so live frames and

@@ -14,6 +14,10 @@
 _Static_assert(sizeof(allocator_fiber_ctx) <= FIBER_CTX_RESERVED, "context must fit its reserved room");
 _Static_assert(offsetof(allocator_fiber_ctx, parent_sp) == 8, "the trampoline CFI reads parent_sp at ctx+8");
 
+/* The epoch of a fiber without a deadline: it never moves, so with deadline UINT64_MAX the poll never fires and no
+ * fiber needs a null check on its hot path. */
+static const volatile uint64_t never_moving_epoch = 0;
+
 /* Leaves the fiber for good in a final state. The frames still on the fiber stack are abandoned, which is safe
  * because only native guest frames live there and the fiber is never resumed again (resume refuses final states). */
 static ALLOCATOR_FIBER_NORETURN void switch_away_forever(allocator_fiber_ctx* ctx, int32_t final_state)
@@ -51,13 +55,18 @@ ALLOCATOR_FIBER_API allocator_fiber_ctx* allocator_fiber_init(void* stack_limit,
     ctx->cancelled = 0;
     ctx->sync_host = NULL;
     ctx->sync_state = NULL;
+    ctx->cancel_requested = 0;
+    ctx->reserved = 0;
+    ctx->epoch = &never_moving_epoch;
+    ctx->deadline = UINT64_MAX;
     ctx->fiber_sp = allocator_fiber_prepare(ctx, entry, arg);
     return ctx;
 }
 
 ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int32_t status, intptr_t value)
 {
-    if (ctx->state != ALLOCATOR_FIBER_CREATED && ctx->state != ALLOCATOR_FIBER_HOST_CALL) {
+    if (ctx->state != ALLOCATOR_FIBER_CREATED && ctx->state != ALLOCATOR_FIBER_HOST_CALL
+        && ctx->state != ALLOCATOR_FIBER_YIELDED) {
         return ALLOCATOR_FIBER_INVALID;
     }
     if (ctx->state == ALLOCATOR_FIBER_CREATED && status == ALLOCATOR_FIBER_RESUME_CANCEL) {
@@ -72,6 +81,40 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int
     return ctx->state;
 }
 
+static inline int deadline_passed(const allocator_fiber_ctx* ctx)
+{
+    return *ctx->epoch >= ctx->deadline;
+}
+
+/* Suspends to the driver in ALLOCATOR_FIBER_YIELDED; the resume status says whether the guest goes on. */
+static int32_t suspend_for_yield(allocator_fiber_ctx* ctx)
+{
+    ctx->state = ALLOCATOR_FIBER_YIELDED;
+    allocator_fiber_switch(&ctx->fiber_sp, ctx->parent_sp);
+    if (ctx->resume_status == ALLOCATOR_FIBER_RESUME_CANCEL) {
+        ctx->cancelled = 1;
+        return ALLOCATOR_FIBER_HOST_CANCELLED;
+    }
+    return ALLOCATOR_FIBER_HOST_OK;
+}
+
+ALLOCATOR_FIBER_API int32_t allocator_fiber_should_yield(const allocator_fiber_ctx* ctx)
+{
+    return (ctx->cancel_requested | deadline_passed(ctx)) != 0;
+}
+
+ALLOCATOR_FIBER_API int32_t allocator_fiber_yield(allocator_fiber_ctx* ctx)
+{
+    if (ctx->state != ALLOCATOR_FIBER_RUNNING) {
+        abort(); /* not called from this fiber */
+    }
+    if (ctx->cancelled) {
+        /* Told to return, the guest yields again instead: abandon its frames so cancelling is bounded. */
+        switch_away_forever(ctx, ALLOCATOR_FIBER_CANCELLED);
+    }
+    return suspend_for_yield(ctx);
+}
+
 ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, int32_t fn_index,
                                                       const intptr_t* args, int32_t nargs, intptr_t* result)
 {
@@ -81,6 +124,17 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
     if (ctx->cancelled) {
         /* Told to return, the guest asked the host again instead: abandon its frames so cancelling is bounded. */
         switch_away_forever(ctx, ALLOCATOR_FIBER_CANCELLED);
+    }
+    /* The cancel check every host call makes, synchronous or not: once the driver has set the word, no host function
+     * starts, and the guest unwinds on its own stack. The driver's Cancel waits for this fiber to stop, so a host
+     * function that starts here started before Cancel returned. */
+    if (ctx->cancel_requested
+        || (deadline_passed(ctx) && suspend_for_yield(ctx) != ALLOCATOR_FIBER_HOST_OK)) {
+        ctx->cancelled = 1;
+        if (result != NULL) {
+            *result = 0;
+        }
+        return ALLOCATOR_FIBER_HOST_CANCELLED;
     }
 #if defined(__x86_64__) || defined(__aarch64__)
     if (ctx->sync_host != NULL) {

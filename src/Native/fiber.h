@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define ALLOCATOR_FIBER_ABI_VERSION 2
+#define ALLOCATOR_FIBER_ABI_VERSION 3
 
 /* What a fiber is doing; allocator_fiber_resume returns the state the fiber stopped in. */
 enum allocator_fiber_state {
@@ -35,6 +35,7 @@ enum allocator_fiber_state {
     ALLOCATOR_FIBER_COMPLETED = 3,  /* entry returned; its value is in ctx->value */
     ALLOCATOR_FIBER_TRAPPED = 4,    /* the guest called allocator_fiber_trap; the code is in ctx->trap_code */
     ALLOCATOR_FIBER_CANCELLED = 5,  /* unwound after a cancel resume */
+    ALLOCATOR_FIBER_YIELDED = 6,    /* suspended in allocator_fiber_yield (deadline passed or cancel requested) */
     ALLOCATOR_FIBER_INVALID = -1    /* allocator_fiber_resume on a fiber that cannot be resumed; nothing ran */
 };
 
@@ -78,6 +79,12 @@ typedef struct allocator_fiber_ctx {
     int32_t cancelled;              /* 68: set once a cancel resume was delivered */
     allocator_fiber_sync_host sync_host; /* 72: serves host calls on the driver's stack, or NULL (see below) */
     void* sync_state;               /* 80: passed to sync_host */
+    volatile int32_t cancel_requested; /* 88: set by the driver, from any thread, when the fiber is to be cancelled:
+                                              no host call starts once it is set, and the poll says yield */
+    int32_t reserved;               /* 92 */
+    const volatile uint64_t* epoch; /* 96: the epoch counter the deadline is measured on (a word that never moves
+                                           until the host sets a deadline) */
+    uint64_t deadline;              /* 104: the poll says yield once *epoch >= deadline; written by the driver only */
 } allocator_fiber_ctx;
 
 /* A guest entry point. Runs on the fiber stack; returning completes the fiber. */
@@ -98,7 +105,9 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int
 
 /* Guest side: asks the host to run function fn_index with args, suspending the fiber until it answers.
  * Returns ALLOCATOR_FIBER_HOST_OK with the host's result in *result, or ALLOCATOR_FIBER_HOST_CANCELLED: the fiber is
- * being cancelled, and the guest must release what it holds and return from its entry promptly. A host call made
+ * being cancelled, and the guest must release what it holds and return from its entry promptly. Once
+ * cancel_requested is set, no host function starts: the call returns ALLOCATOR_FIBER_HOST_CANCELLED at once. A
+ * passed epoch deadline is handled first, as if the guest had polled and yielded. A host call made
  * after that never returns: the fiber is abandoned on the spot (see README.md, "Cancellation"). */
 ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, int32_t fn_index,
                                                       const intptr_t* args, int32_t nargs, intptr_t* result);
@@ -108,6 +117,17 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
  * NULL turns it off. */
 ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx, allocator_fiber_sync_host sync_host,
                                                        void* state);
+
+/* Guest side: the cheap poll for loops. Nonzero when the guest should call allocator_fiber_yield: its epoch
+ * deadline has passed or the fiber is being cancelled. Two loads and a compare; it never switches. A guest that
+ * never polls and never calls the host cannot be interrupted: there are no signals and no thread aborts. */
+ALLOCATOR_FIBER_API int32_t allocator_fiber_should_yield(const allocator_fiber_ctx* ctx);
+
+/* Guest side: suspends the fiber to the driver, which applies the deadline policy (extend and go on, yield to other
+ * work, or interrupt) or the cancel. Returns ALLOCATOR_FIBER_HOST_OK to go on, or ALLOCATOR_FIBER_HOST_CANCELLED:
+ * the fiber is being cancelled or interrupted, and the guest must release what it holds and return promptly, with
+ * the same rule as a host call (yielding or calling the host after that abandons the fiber). */
+ALLOCATOR_FIBER_API int32_t allocator_fiber_yield(allocator_fiber_ctx* ctx);
 
 /* Guest side: ends the fiber with a fault code. Never returns; the guest's frames are abandoned. */
 ALLOCATOR_FIBER_API ALLOCATOR_FIBER_NORETURN void allocator_fiber_trap(allocator_fiber_ctx* ctx, int32_t code);

@@ -153,6 +153,54 @@ GUEST_API intptr_t guest_ignores_cancel(allocator_fiber_ctx* ctx, intptr_t arg)
     }
 }
 
+/* arg points to four counters: [0] loop iterations, [1] yields the driver let go on, [2] cancels seen, [3] stop once
+ * [1] reaches it (0: never). Spins polling allocator_fiber_should_yield, never calling the host, the way an
+ * instrumented guest loop does; yields when told to and returns promptly when the yield says it is cancelled. */
+GUEST_API intptr_t guest_poll_loop(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    volatile intptr_t* counters = (volatile intptr_t*)arg;
+    for (;;) {
+        counters[0]++;
+        if (allocator_fiber_should_yield(ctx)) {
+            if (allocator_fiber_yield(ctx) != ALLOCATOR_FIBER_HOST_OK) {
+                counters[2]++;
+                return -1;
+            }
+            counters[1]++;
+            if (counters[3] != 0 && counters[1] >= counters[3]) {
+                return counters[1];
+            }
+        }
+    }
+}
+
+/* arg iterations of the poll alone, for timing: returns how many said yield. */
+GUEST_API intptr_t guest_poll_only(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t fired = 0;
+    for (intptr_t n = 0; n < count; n++) {
+        fired += allocator_fiber_should_yield(ctx);
+    }
+    return fired;
+}
+
+/* arg points to guest memory of at least four words. Writes 1 to word 0, calls host function 0 with the memory's
+ * address (the host may write through it), then writes the host's result to word 1, or 1 to word 2 when the call was
+ * cancelled: either way the guest touches its memory after the call, so that memory must still be its own. */
+GUEST_API intptr_t guest_write_after_call(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    volatile intptr_t* memory = (volatile intptr_t*)arg;
+    memory[0] = 1;
+    intptr_t args[1] = { arg };
+    intptr_t result = 0;
+    if (allocator_fiber_host_call(ctx, 0, args, 1, &result) != ALLOCATOR_FIBER_HOST_OK) {
+        memory[2] = 1;
+        return -1;
+    }
+    memory[1] = result;
+    return result;
+}
+
 /* Calls host function arg with arguments 1..nargs, where nargs = arg >> 8 and the function is arg & 0xFF. */
 GUEST_API intptr_t guest_call_function(allocator_fiber_ctx* ctx, intptr_t arg)
 {
@@ -211,6 +259,8 @@ GUEST_API int32_t guest_context_layout(int32_t* offsets, int32_t count)
         (int32_t)offsetof(allocator_fiber_ctx, host_function), (int32_t)offsetof(allocator_fiber_ctx, host_arg_count),
         (int32_t)offsetof(allocator_fiber_ctx, trap_code), (int32_t)offsetof(allocator_fiber_ctx, cancelled),
         (int32_t)offsetof(allocator_fiber_ctx, sync_host), (int32_t)offsetof(allocator_fiber_ctx, sync_state),
+        (int32_t)offsetof(allocator_fiber_ctx, cancel_requested), (int32_t)offsetof(allocator_fiber_ctx, reserved),
+        (int32_t)offsetof(allocator_fiber_ctx, epoch), (int32_t)offsetof(allocator_fiber_ctx, deadline),
     };
     int32_t n = (int32_t)(sizeof actual / sizeof actual[0]);
     for (int32_t i = 0; i < n && i < count; i++) {

@@ -9,31 +9,46 @@ namespace Allocator.Fibers;
 /// ends it exactly once. The public <see cref="Fiber"/> is a handle to it; the Store's lease points at it as the
 /// stack's holder.</summary>
 /// <remarks>
-/// <para>An ownership word guards the native context: nobody uses it (Idle), one thread does (Busy), or it is gone
-/// for good (Finished). Only the thread that moved it to Busy may touch the context, and only the move to Finished
-/// returns the stack, so the stack goes back exactly once and never while anything can resume on it.</para>
-/// <para>Invariant: Finished ⇒ the context pointer is null and the lease has been returned or revoked.</para>
+/// <para>An ownership word guards the native context: nobody uses it (Idle), one thread does (Busy), a pending
+/// asynchronous host task holds it (AwaitingHost), or it is gone for good (Finished). Only the thread that moved it to
+/// Busy may resume the fiber, and only the move to Finished returns the stack, so the stack goes back exactly once and
+/// never while anything can resume on it. A host function starts only while its driver is Busy, and AwaitingHost is
+/// left only by the task's own completion: the stack (and, through the Store, every slot) stays out while the host
+/// task can still write to guest memory.</para>
+/// <para>Cancelling is a flag plus the native word <c>cancel_requested</c>: <see cref="Cancel"/> sets both and then
+/// waits while the fiber is Busy on another thread. The native host call and the driver check them before starting
+/// any host function, so once Cancel has returned, none starts for this fiber.</para>
+/// <para>Invariant: Finished ⇒ the context is closed and the lease has been returned or revoked.</para>
 /// </remarks>
 internal sealed class FiberDriver : IStackHolder
 {
     private const int Idle = 0;
     private const int Busy = 1;
     private const int Finished = 2;
+    private const int AwaitingHost = 3;
 
     private StackLease? _lease;
-    private unsafe NativeFiberContext* _context;
+    private nint _context;
+    private int _contextWriters;
     private int _ownership = Busy;
     private int _busyThread = Environment.CurrentManagedThreadId;
     private int _driven;
+    private int _cancelRequested;
     private bool _revoked;
-    private TaskCompletionSource? _finished;
+    private TaskCompletionSource? _cancelSignal;
+    private CancellationTokenSource? _hostCancellation;
     private volatile FiberState _state;
+    private FiberEpoch? _epoch;
+    private ulong _deadline = ulong.MaxValue;
+    private FiberEpochDeadlineCallback? _deadlineCallback;
 
     public FiberDriver(string name, FiberHostFunctions hostFunctions)
     {
         Name = name;
         HostFunctions = hostFunctions;
     }
+
+    private enum StepOutcome { Completed, HostCall, Yield }
 
     public string Name { get; }
 
@@ -42,13 +57,45 @@ internal sealed class FiberDriver : IStackHolder
     /// <summary>The handle users hold; host calls report it as their fiber.</summary>
     public Fiber Handle { get; set; } = null!;
 
-    public FiberState State => _state;
+    public FiberState State
+    {
+        get
+        {
+            FiberState state = _state;
+            return state == FiberState.Suspended && CancelRequested && Volatile.Read(ref _ownership) == AwaitingHost
+                ? FiberState.Cancelling : state;
+        }
+    }
 
-    /// <summary>The token RunAsync was given, for synchronous host calls.</summary>
-    public CancellationToken DriveToken { get; private set; }
+    /// <summary>True while the fiber is cancelled but an asynchronous host function's task still holds it.</summary>
+    public bool HostCallOutlivesCancel => CancelRequested && Volatile.Read(ref _ownership) == AwaitingHost;
+
+    /// <summary>Fires when the fiber is cancelled (its run's token, <see cref="Cancel"/>, Dispose or its Store's
+    /// Dispose); created on first use, so host functions that never look at it cost nothing.</summary>
+    public CancellationToken HostCancellationToken
+    {
+        get
+        {
+            CancellationTokenSource? source = Volatile.Read(ref _hostCancellation);
+            if (source is null)
+            {
+                var created = new CancellationTokenSource();
+                source = Interlocked.CompareExchange(ref _hostCancellation, created, null) ?? created;
+                if (CancelRequested)
+                {
+                    CancelHostToken(source);
+                }
+            }
+            return source.Token;
+        }
+    }
 
     /// <summary>What a synchronous host function threw, captured by <see cref="SyncHostCallback"/>.</summary>
     public ExceptionDispatchInfo? SyncFailure { get; set; }
+
+    private bool CancelRequested => Volatile.Read(ref _cancelRequested) != 0;
+
+    private unsafe NativeFiberContext* Context => (NativeFiberContext*)Volatile.Read(ref _context);
 
     /// <summary>Takes ownership of the stack <paramref name="lease"/> names and prepares the native context.</summary>
     public unsafe void Start(StackLease lease, nint entryPoint, nint argument)
@@ -69,7 +116,7 @@ internal sealed class FiberDriver : IStackHolder
             Finish(FiberState.Faulted);
             throw new ArgumentException($"Fiber '{Name}': a stack of {lease.Stack.Size} bytes is smaller than the {Interop.AllocatorNative.MinimumStackSize} bytes a fiber needs.", "store");
         }
-        _context = context;
+        Volatile.Write(ref _context, (nint)context);
         if (HostFunctions.HasSynchronous)
         {
             Interop.AllocatorNative.SetSyncHost(context, SyncHostCallback.Pointer, 0);
@@ -87,28 +134,80 @@ internal sealed class FiberDriver : IStackHolder
         return DriveAsync(cancellationToken);
     }
 
-    /// <summary>Unwinds the fiber if it has not finished, then returns its stack.</summary>
-    public void Cancel() => Unwind(FiberState.Cancelled);
+    /// <summary>Sets the deadline <paramref name="ticksBeyondCurrent"/> ticks past <paramref name="epoch"/>'s
+    /// current value. It reaches the guest at its next resume, or at once from a host function of this fiber.</summary>
+    public unsafe void SetEpochDeadline(FiberEpoch epoch, ulong ticksBeyondCurrent)
+    {
+        // Epoch and deadline are two words: a resume racing this call may pair them wrongly once, which at worst makes
+        // the guest yield early; the driver re-checks against the current values before acting on a yield.
+        _epoch = epoch;
+        Volatile.Write(ref _deadline, DeadlineAfter(epoch, ticksBeyondCurrent));
+        if (Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref _busyThread) == Environment.CurrentManagedThreadId)
+        {
+            ApplyDeadline(Context);
+        }
+    }
+
+    public void SetEpochDeadlineCallback(FiberEpochDeadlineCallback? callback) => _deadlineCallback = callback;
+
+    /// <summary>Cancels the fiber: no host function starts for it once this returns. A fiber nobody runs is unwound
+    /// here and its stack returned; one running guest code on another thread is waited for until it stops (at its next
+    /// host call, poll or its end); one whose asynchronous host task still runs keeps its stack until that task ends.</summary>
+    public void Cancel()
+    {
+        RequestCancel();
+        SpinWait spin = default;
+        while (true)
+        {
+            switch (Volatile.Read(ref _ownership))
+            {
+                case Finished:
+                case AwaitingHost:
+                    return;
+                case Idle:
+                    if (TryAcquire())
+                    {
+                        UnwindOwned(FiberState.Cancelled);
+                        return;
+                    }
+                    break;
+                default:
+                    if (Volatile.Read(ref _busyThread) == Environment.CurrentManagedThreadId)
+                    {
+                        // Called from this fiber's own resume (a host function or deadline callback): the guest is
+                        // waiting, and the driver delivers the cancel before anything else starts.
+                        return;
+                    }
+                    // Guest code is on the CPU on another thread: it stops at its next host call, poll or its end.
+                    spin.SpinOnce();
+                    break;
+            }
+        }
+    }
 
     void IStackHolder.ReleaseStack() => Cancel();
 
     bool IStackHolder.TryRevoke()
     {
+        // AwaitingHost is revocable here because the finalizer runs only once this driver is unreachable, and a
+        // pending host task references it through its continuation: that task is unreachable too, so nothing can
+        // ever complete it or run on its behalf. (A task that can still end keeps the Store alive until it does.)
         int seen = Interlocked.CompareExchange(ref _ownership, Finished, Idle);
+        if (seen == AwaitingHost)
+        {
+            seen = Interlocked.CompareExchange(ref _ownership, Finished, AwaitingHost);
+        }
         if (seen == Busy)
         {
             return false;
         }
-        if (seen == Idle)
+        if (seen is Idle or AwaitingHost)
         {
-            unsafe
-            {
-                _context = null;
-            }
+            CloseContext();
             _revoked = true;
             _lease = null;
             _state = FiberState.Cancelled;
-            Volatile.Read(ref _finished)?.TrySetResult();
+            Volatile.Read(ref _cancelSignal)?.TrySetResult(); // a resurrected run waiting on its host call wakes up
         }
         return true;
     }
@@ -116,119 +215,259 @@ internal sealed class FiberDriver : IStackHolder
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> DriveAsync(CancellationToken cancellationToken)
     {
-        DriveToken = cancellationToken;
-        nint resumeValue = 0;
-        while (true)
+        if (cancellationToken.IsCancellationRequested)
         {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                Unwind(FiberState.Cancelled);
-                throw new OperationCanceledException($"Fiber '{Name}' was cancelled.", cancellationToken);
-            }
-            if (!Step(resumeValue, cancellationToken, out FiberHostCall call, out long result))
-            {
-                return result;
-            }
-            long hostResult;
-            try
-            {
-                ValueTask<long> pending = HostFunctions[call.Function](call);
-                hostResult = pending.IsCompletedSuccessfully ? pending.Result
-                    : await AwaitHostAsync(pending, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                bool cancelled = ex is OperationCanceledException && cancellationToken.IsCancellationRequested;
-                Unwind(cancelled ? FiberState.Cancelled : FiberState.Faulted);
-                throw;
-            }
-            resumeValue = (nint)hostResult;
+            Cancel();
+            throw Cancelled(cancellationToken);
         }
-    }
-
-    /// <summary>Waits for a host call that did not complete at once, but no longer than the token or the fiber
-    /// itself: when <see cref="Cancel"/> unwinds the fiber meanwhile, the driver stops waiting and reports it.</summary>
-    private async Task<long> AwaitHostAsync(ValueTask<long> pending, CancellationToken cancellationToken)
-    {
-        Task<long> host = pending.AsTask();
-        if (cancellationToken.CanBeCanceled)
-        {
-            host = host.WaitAsync(cancellationToken);
-        }
-        Task finished = FinishedSignal();
-        if (Volatile.Read(ref _ownership) != Finished)
-        {
-            await Task.WhenAny(host, finished).ConfigureAwait(false);
-        }
-        if (!host.IsCompleted)
-        {
-            throw EndedWhileSuspended();
-        }
-        return await host.ConfigureAwait(false);
-    }
-
-    private Exception EndedWhileSuspended() => _revoked
-        ? new ObjectDisposedException(Name, $"Fiber '{Name}' was revoked when its Store was finalized; it can never run again.")
-        : new OperationCanceledException($"Fiber '{Name}' was cancelled while suspended (Cancel, Dispose or its Store's Dispose).");
-
-    private Task FinishedSignal()
-    {
-        TaskCompletionSource? signal = Volatile.Read(ref _finished);
-        if (signal is null)
-        {
-            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            signal = Interlocked.CompareExchange(ref _finished, created, null) ?? created;
-        }
-        return signal.Task;
-    }
-
-    /// <summary>Resumes the guest once. True: it waits in a host call, described by <paramref name="call"/>. False: it
-    /// completed with <paramref name="result"/>. Every other end throws, with the stack already returned.</summary>
-    private unsafe bool Step(nint resumeValue, CancellationToken cancellationToken, out FiberHostCall call, out long result)
-    {
-        call = default;
-        result = 0;
         if (!TryAcquire())
         {
             WaitUntilFinished();
-            throw EndedWhileSuspended();
+            throw EndedWhileSuspended(cancellationToken);
         }
-        _state = FiberState.Running;
-        NativeFiberContext* context = _context;
-        Debug.Assert(context != null, "Owned and not finished means the context is live.");
-        NativeFiberState stopped = ResumeOwned(context, NativeFiberResumeStatus.Result, resumeValue);
-        if (SyncFailure is { } failure)
+        CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
+        try
         {
-            // A synchronous host function threw; the guest was told its call was cancelled and has ended.
-            SyncFailure = null;
-            bool cancelled = failure.SourceException is OperationCanceledException && cancellationToken.IsCancellationRequested;
-            Finish(cancelled ? FiberState.Cancelled : FiberState.Faulted);
-            failure.Throw();
+            nint resumeValue = 0;
+            while (true)
+            {
+                switch (Step(resumeValue, cancellationToken, out FiberHostCall call, out long result))
+                {
+                    case StepOutcome.Completed:
+                        return result;
+                    case StepOutcome.Yield:
+                        // Let other work run; meanwhile the fiber is Idle, so Cancel may unwind it.
+                        Release();
+                        await Task.Yield();
+                        if (!TryAcquire())
+                        {
+                            WaitUntilFinished();
+                            throw EndedWhileSuspended(cancellationToken);
+                        }
+                        resumeValue = 0;
+                        break;
+                    default:
+                        ValueTask<long> pending = StartHost(call, cancellationToken);
+                        resumeValue = pending.IsCompleted ? HostResult(pending, cancellationToken)
+                            : await AwaitHostAsync(pending.AsTask(), cancellationToken).ConfigureAwait(false);
+                        break;
+                }
+            }
         }
-        switch (stopped)
+        finally
         {
-            case NativeFiberState.HostCall:
-                call = ReadHostCall(context, cancellationToken);
-                _state = FiberState.Suspended;
-                Release();
-                return true;
-            case NativeFiberState.Completed:
-                result = context->Value;
-                Finish(FiberState.Completed);
-                return false;
-            case NativeFiberState.Trapped:
-                int trapCode = context->TrapCode;
-                Finish(FiberState.Trapped);
-                throw new FiberTrapException(Name, trapCode);
-            default:
-                Finish(FiberState.Faulted);
-                throw new InvalidOperationException($"Fiber '{Name}' stopped in native state {stopped}, which a plain resume cannot produce.");
+            registration.Dispose();
         }
     }
 
-    /// <summary>With ownership held: one native resume, with this driver serving synchronous host calls.</summary>
+    /// <summary>With ownership held: starts the host function the guest asked for. If it throws, the fiber is
+    /// unwound first.</summary>
+    private ValueTask<long> StartHost(in FiberHostCall call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return HostFunctions[call.Function](call);
+        }
+        catch (Exception ex)
+        {
+            UnwindOwned(EndFor(ex, cancellationToken));
+            if (CancelledBy(ex, cancellationToken) is { } cancelled)
+            {
+                throw cancelled;
+            }
+            throw;
+        }
+    }
+
+    /// <summary>With ownership held: the result of a completed host call; a failed one unwinds the fiber and throws.</summary>
+    private nint HostResult(ValueTask<long> completed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (nint)completed.Result;
+        }
+        catch (Exception ex)
+        {
+            UnwindOwned(EndFor(ex, cancellationToken));
+            if (CancelledBy(ex, cancellationToken) is { } cancelled)
+            {
+                throw cancelled;
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: then the run gives
+    /// up, and the host task keeps the fiber (its stack and the Store's slots) until it ends, when the guest is
+    /// unwound and everything goes back (<see cref="EndAfterHost"/>).</summary>
+    private async Task<nint> AwaitHostAsync(Task<long> host, CancellationToken cancellationToken)
+    {
+        Debug.Assert(Volatile.Read(ref _ownership) == Busy);
+        _state = FiberState.Suspended;
+        Volatile.Write(ref _busyThread, 0);
+        Volatile.Write(ref _ownership, AwaitingHost);
+        if (!CancelRequested)
+        {
+            await Task.WhenAny(host, CancelSignal()).ConfigureAwait(false);
+        }
+        if (Volatile.Read(ref _ownership) == Finished)
+        {
+            throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer
+        }
+        if (!host.IsCompleted)
+        {
+            _state = FiberState.Cancelling;
+            _ = host.ContinueWith(static (task, state) => ((FiberDriver)state!).EndAfterHost(task), this,
+                CancellationToken.None, TaskContinuationOptions.DenyChildAttach, TaskScheduler.Default);
+            throw Cancelled(cancellationToken);
+        }
+        if (!TakeBackFromHost())
+        {
+            throw EndedWhileSuspended(cancellationToken);
+        }
+        return HostResult(new ValueTask<long>(host), cancellationToken);
+    }
+
+    /// <summary>The host task a cancelled run gave up on has ended: now nothing can write to the guest's memory on
+    /// its behalf, so the guest is told its call was cancelled, unwinds, and the stack goes back (a deferred return).</summary>
+    private void EndAfterHost(Task<long> host)
+    {
+        _ = host.Exception; // observed: nobody awaits a task the run gave up on
+        if (TakeBackFromHost())
+        {
+            UnwindOwned(FiberState.Cancelled, deferred: true);
+        }
+    }
+
+    /// <summary>The host task has ended: AwaitingHost to Busy. False only for a fiber revoked by its Store's
+    /// finalizer, which a task can outlive only through resurrection; its context is gone and must not be touched.</summary>
+    private bool TakeBackFromHost()
+    {
+        if (Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost) != AwaitingHost)
+        {
+            Debug.Assert(_revoked, "Only the host task's end or the finalizer's revoke leaves AwaitingHost.");
+            return false;
+        }
+        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
+        _state = FiberState.Running;
+        return true;
+    }
+
+    /// <summary>With ownership held: resumes the guest until it completes, waits in a host call (described by
+    /// <paramref name="call"/>, ownership still held) or yields for other work. Every other end throws, with the
+    /// stack already returned.</summary>
+    private unsafe StepOutcome Step(nint resumeValue, CancellationToken cancellationToken, out FiberHostCall call, out long result)
+    {
+        call = default;
+        result = 0;
+        while (true)
+        {
+            _state = FiberState.Running;
+            NativeFiberContext* context = Context;
+            Debug.Assert(context != null, "Owned and not finished means the context is live.");
+            NativeFiberState stopped = ResumeOwned(context, NativeFiberResumeStatus.Result, resumeValue);
+            resumeValue = 0;
+            if (SyncFailure is { } failure)
+            {
+                // A synchronous host function threw; the guest was told its call was cancelled and has ended.
+                SyncFailure = null;
+                Finish(EndFor(failure.SourceException, cancellationToken));
+                if (CancelledBy(failure.SourceException, cancellationToken) is { } cancelled)
+                {
+                    throw cancelled;
+                }
+                failure.Throw();
+            }
+            switch (stopped)
+            {
+                case NativeFiberState.HostCall:
+                    if (CancelRequested)
+                    {
+                        // Cancelled while the guest ran: this host function must not start.
+                        UnwindOwned(FiberState.Cancelled);
+                        throw Cancelled(cancellationToken);
+                    }
+                    call = ReadHostCall(context);
+                    _state = FiberState.Suspended;
+                    return StepOutcome.HostCall;
+                case NativeFiberState.Yielded:
+                    if (GoesOnAtOnce(cancellationToken))
+                    {
+                        continue;
+                    }
+                    _state = FiberState.Suspended;
+                    return StepOutcome.Yield;
+                case NativeFiberState.Completed:
+                    result = context->Value;
+                    Finish(FiberState.Completed);
+                    return StepOutcome.Completed;
+                case NativeFiberState.Cancelled:
+                    // The guest saw the cancel at a host call or poll and returned.
+                    Finish(FiberState.Cancelled);
+                    throw Cancelled(cancellationToken);
+                case NativeFiberState.Trapped:
+                    int trapCode = context->TrapCode;
+                    Finish(FiberState.Trapped);
+                    throw new FiberTrapException(Name, trapCode);
+                default:
+                    Finish(FiberState.Faulted);
+                    throw new InvalidOperationException($"Fiber '{Name}' stopped in native state {stopped}, which a plain resume cannot produce.");
+            }
+        }
+    }
+
+    /// <summary>With ownership held and the guest yielded: the cancel, then the epoch deadline policy (Wasmtime's
+    /// epoch deadline callback). True: resume at once; false: let other work run first. An interrupt unwinds the guest
+    /// and throws.</summary>
+    private bool GoesOnAtOnce(CancellationToken cancellationToken)
+    {
+        if (CancelRequested)
+        {
+            return true; // the resume delivers the cancel and the guest unwinds
+        }
+        if (_epoch is not { } epoch || epoch.Current < Volatile.Read(ref _deadline))
+        {
+            return false; // a voluntary yield, or the deadline moved meanwhile
+        }
+        ulong now = epoch.Current;
+        ulong deadline = Volatile.Read(ref _deadline);
+        FiberDeadlineUpdate update;
+        try
+        {
+            update = _deadlineCallback?.Invoke(Handle) ?? FiberDeadlineUpdate.Interrupt;
+        }
+        catch (Exception ex)
+        {
+            UnwindOwned(EndFor(ex, cancellationToken));
+            if (CancelledBy(ex, cancellationToken) is { } cancelled)
+            {
+                throw cancelled;
+            }
+            throw;
+        }
+        switch (update.Action)
+        {
+            case FiberDeadlineAction.Continue:
+                Volatile.Write(ref _deadline, DeadlineAfter(epoch, update.Ticks));
+                return true;
+            case FiberDeadlineAction.Yield:
+                Volatile.Write(ref _deadline, DeadlineAfter(epoch, update.Ticks));
+                return false;
+            default:
+                UnwindOwned(FiberState.Interrupted);
+                throw new FiberInterruptedException(Name, now, deadline);
+        }
+    }
+
+    /// <summary>With ownership held: one native resume, with this driver serving synchronous host calls. A requested
+    /// cancel turns any resume into a cancel resume.</summary>
     private unsafe NativeFiberState ResumeOwned(NativeFiberContext* context, NativeFiberResumeStatus status, nint value)
     {
+        if (CancelRequested)
+        {
+            status = NativeFiberResumeStatus.Cancel;
+        }
+        ApplyDeadline(context);
         FiberDriver? previous = SyncHostCallback.Enter(this);
         try
         {
@@ -237,11 +476,27 @@ internal sealed class FiberDriver : IStackHolder
         finally
         {
             SyncHostCallback.Exit(previous);
+            GC.KeepAlive(_epoch); // the guest read its counter word during the resume
         }
     }
 
+    private unsafe void ApplyDeadline(NativeFiberContext* context)
+    {
+        if (_epoch is { } epoch && context != null)
+        {
+            context->Epoch = epoch.Address;
+            context->Deadline = Volatile.Read(ref _deadline);
+        }
+    }
+
+    private static ulong DeadlineAfter(FiberEpoch epoch, ulong ticks)
+    {
+        ulong now = epoch.Current;
+        return ticks > ulong.MaxValue - now ? ulong.MaxValue : now + ticks;
+    }
+
     /// <summary>Copies the pending request off the fiber stack; an invalid one unwinds the fiber and throws.</summary>
-    private unsafe FiberHostCall ReadHostCall(NativeFiberContext* context, CancellationToken cancellationToken)
+    private unsafe FiberHostCall ReadHostCall(NativeFiberContext* context)
     {
         int function = context->HostFunction;
         int count = context->HostArgumentCount;
@@ -260,65 +515,123 @@ internal sealed class FiberDriver : IStackHolder
         {
             arguments[i] = source[i];
         }
-        return new FiberHostCall(Handle, function, arguments, count, cancellationToken);
+        return new FiberHostCall(Handle, function, arguments, count);
     }
 
-    private void Unwind(FiberState finalState)
+    /// <summary>Marks the fiber cancelled where both the driver and the native host call look: the flag, the native
+    /// word (while the context is open), the host functions' token and a waiting driver. Never blocks.</summary>
+    private unsafe void RequestCancel()
     {
-        SpinWait spin = default;
-        while (true)
+        if (Interlocked.Exchange(ref _cancelRequested, 1) != 0)
         {
-            int ownership = Volatile.Read(ref _ownership);
-            if (ownership == Finished)
-            {
-                return;
-            }
-            if (ownership == Idle && TryAcquire())
-            {
-                UnwindOwned(finalState);
-                return;
-            }
-            if (Volatile.Read(ref _busyThread) == Environment.CurrentManagedThreadId)
-            {
-                // Only a host function cancelling its own fiber from inside the resume could get here; waiting would hang.
-                throw new InvalidOperationException($"Fiber '{Name}' cannot be cancelled from code running inside its own resume.");
-            }
-            // Guest code is on the CPU on another thread: it stops at its next host call or its end.
-            spin.SpinOnce();
+            return;
         }
-    }
-
-    /// <summary>With ownership held: lets a suspended guest unwind (a fiber that never ran has nothing to unwind),
-    /// then returns the stack. Whatever state the guest ends in, nothing runs on the stack afterwards.</summary>
-    private unsafe void UnwindOwned(FiberState finalState)
-    {
+        // Writers announce themselves before reading the context; CloseContext waits for them before the stack can
+        // go back, so this store never lands in a returned stack.
+        Interlocked.Increment(ref _contextWriters);
         try
         {
-            ResumeOwned(_context, NativeFiberResumeStatus.Cancel, 0);
+            NativeFiberContext* context = Context;
+            if (context != null)
+            {
+                Volatile.Write(ref context->CancelRequested, 1);
+            }
         }
         finally
         {
-            Finish(finalState);
+            Interlocked.Decrement(ref _contextWriters);
+        }
+        Volatile.Read(ref _cancelSignal)?.TrySetResult();
+        if (Volatile.Read(ref _hostCancellation) is { } source)
+        {
+            CancelHostToken(source);
         }
     }
 
-    /// <summary>With ownership held: forgets the context, returns the stack, and gives up ownership for good.</summary>
-    private unsafe void Finish(FiberState finalState)
+    private static void CancelHostToken(CancellationTokenSource source)
     {
-        _context = null;
+        // Callbacks run on the thread pool: Cancel must neither run user code inline nor fail because of it.
+        _ = source.CancelAsync();
+    }
+
+    private Task CancelSignal()
+    {
+        TaskCompletionSource? signal = Volatile.Read(ref _cancelSignal);
+        if (signal is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            signal = Interlocked.CompareExchange(ref _cancelSignal, created, null) ?? created;
+        }
+        if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
+        {
+            signal.TrySetResult();
+        }
+        return signal.Task;
+    }
+
+    private FiberState EndFor(Exception ex, CancellationToken cancellationToken) =>
+        CancelledBy(ex, cancellationToken) is not null ? FiberState.Cancelled : FiberState.Faulted;
+
+    /// <summary>The exception to report when <paramref name="ex"/> is a host's reaction to this fiber's cancel.</summary>
+    private OperationCanceledException? CancelledBy(Exception ex, CancellationToken cancellationToken) =>
+        ex is OperationCanceledException && (CancelRequested || cancellationToken.IsCancellationRequested)
+            ? new OperationCanceledException(CancelMessage(cancellationToken), ex, cancellationToken.IsCancellationRequested ? cancellationToken : CancellationToken.None)
+            : null;
+
+    private OperationCanceledException Cancelled(CancellationToken cancellationToken) => cancellationToken.IsCancellationRequested
+        ? new OperationCanceledException(CancelMessage(cancellationToken), cancellationToken)
+        : new OperationCanceledException(CancelMessage(cancellationToken));
+
+    private string CancelMessage(CancellationToken cancellationToken) => cancellationToken.IsCancellationRequested
+        ? $"Fiber '{Name}' was cancelled by its run's token."
+        : $"Fiber '{Name}' was cancelled (Cancel, Dispose or its Store's Dispose).";
+
+    private Exception EndedWhileSuspended(CancellationToken cancellationToken) => _revoked
+        ? new ObjectDisposedException(Name, $"Fiber '{Name}' was revoked when its Store was finalized; it can never run again.")
+        : Cancelled(cancellationToken);
+
+    /// <summary>With ownership held: lets a suspended guest unwind (a fiber that never ran has nothing to unwind),
+    /// then returns the stack. Whatever state the guest ends in, nothing runs on the stack afterwards.</summary>
+    private unsafe void UnwindOwned(FiberState finalState, bool deferred = false)
+    {
+        RequestCancel();
+        try
+        {
+            ResumeOwned(Context, NativeFiberResumeStatus.Cancel, 0);
+        }
+        finally
+        {
+            Finish(finalState, deferred);
+        }
+    }
+
+    /// <summary>With ownership held: closes the context, returns the stack, and gives up ownership for good.</summary>
+    private void Finish(FiberState finalState, bool deferred = false)
+    {
+        CloseContext();
         _state = finalState;
         StackLease? lease = _lease;
         _lease = null;
         try
         {
-            lease?.Return();
+            lease?.Return(deferred);
         }
         finally
         {
             Volatile.Write(ref _busyThread, 0);
-            // A full fence: either a driver about to wait sees Finished, or we see its signal and wake it.
             Interlocked.Exchange(ref _ownership, Finished);
-            Volatile.Read(ref _finished)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Forgets the context, then waits out any <see cref="RequestCancel"/> still writing to it: after this,
+    /// nothing touches the stack on this driver's behalf.</summary>
+    private void CloseContext()
+    {
+        Interlocked.Exchange(ref _context, 0);
+        SpinWait spin = default;
+        while (Volatile.Read(ref _contextWriters) != 0)
+        {
+            spin.SpinOnce();
         }
     }
 

@@ -8,13 +8,12 @@ public readonly struct FiberHostCall
 
     private readonly FiberHostArguments _arguments;
 
-    internal FiberHostCall(Fiber fiber, int function, in FiberHostArguments arguments, int argumentCount, CancellationToken cancellationToken)
+    internal FiberHostCall(Fiber fiber, int function, in FiberHostArguments arguments, int argumentCount)
     {
         Fiber = fiber;
         Function = function;
         _arguments = arguments;
         ArgumentCount = argumentCount;
-        CancellationToken = cancellationToken;
     }
 
     /// <summary>The calling fiber.</summary>
@@ -26,9 +25,12 @@ public readonly struct FiberHostCall
     /// <summary>How many arguments the guest passed.</summary>
     public int ArgumentCount { get; }
 
-    /// <summary>The token passed to <see cref="Fiber.RunAsync"/>; when it fires the driver stops waiting and unwinds
-    /// the fiber, so a host function should pass it on to whatever it awaits.</summary>
-    public CancellationToken CancellationToken { get; }
+    /// <summary>Fires when the fiber is cancelled: by the token passed to <see cref="Fiber.RunAsync"/>, by
+    /// <see cref="Fiber.Cancel"/>/<see cref="Fiber.Dispose"/> or by its Store's Dispose. A host function should pass it
+    /// on to whatever it awaits: after a cancel, the fiber's stack and every slot of its Store stay checked out until
+    /// the host function's task has ended (nothing is reused while it can still write to guest memory), so the sooner
+    /// it ends, the sooner they go back. Created on first use.</summary>
+    public CancellationToken CancellationToken => Fiber is { } fiber ? fiber.Driver.HostCancellationToken : CancellationToken.None;
 
     /// <summary>Argument <paramref name="index"/> (an <c>intptr_t</c> on the guest side).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The guest passed fewer arguments.</exception>

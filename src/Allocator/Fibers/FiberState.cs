@@ -1,6 +1,7 @@
 namespace Allocator.Fibers;
 
-/// <summary>Where a <see cref="Fiber"/> is in its life. The last four are final: the stack has been returned.</summary>
+/// <summary>Where a <see cref="Fiber"/> is in its life. Completed, Trapped, Faulted, Cancelled and Interrupted are
+/// final: the stack has been returned.</summary>
 public enum FiberState
 {
     /// <summary>Has a stack, has not run yet.</summary>
@@ -18,4 +19,10 @@ public enum FiberState
     /// <summary>Cancelled (token, <see cref="Fiber.Cancel"/>, <see cref="Fiber.Dispose"/> or its Store's Dispose)
     /// and unwound.</summary>
     Cancelled,
+    /// <summary>Its epoch deadline passed and it was interrupted (<see cref="FiberInterruptedException"/>); unwound.</summary>
+    Interrupted,
+    /// <summary>Cancelled while an asynchronous host function's task was still running: the guest waits in that call
+    /// and keeps its stack, and the Store keeps every slot it lent, until the task ends; then the guest unwinds and
+    /// everything goes back (the state becomes <see cref="Cancelled"/>).</summary>
+    Cancelling,
 }

@@ -50,7 +50,7 @@ internal static unsafe class SyncHostCallback
             {
                 copy[i] = arguments[i];
             }
-            long result = sync(new FiberHostCall(driver.Handle, function, copy, count, driver.DriveToken));
+            long result = sync(new FiberHostCall(driver.Handle, function, copy, count));
             *status = Handled;
             return (nint)result;
         }

@@ -30,8 +30,9 @@ internal sealed class StackLease(IStackLeaseOwner store, long storeId, PooledSta
 
     public IStackHolder? Holder { get; } = holder;
 
-    /// <summary>Gives the stack back through its Store: called once, when nothing can run on the stack any more.</summary>
-    public void Return() => store.ReturnStackLease(this);
+    /// <summary>Gives the stack back through its Store: called once, when nothing can run on the stack any more.
+    /// <paramref name="deferred"/>: the return waited for a host task that outlived the fiber's cancel.</summary>
+    public void Return(bool deferred = false) => store.ReturnStackLease(this, deferred);
 }
 
 /// <summary>An instance or memory slot lease.</summary>
@@ -46,6 +47,6 @@ internal sealed class SlotLease(long storeId, SlotPool pool, PooledSlot slot) : 
 internal interface IStackLeaseOwner
 {
     /// <summary>Returns the lease's stack: to the Store's cache or the pool while the Store lives, straight to the
-    /// pool once it has ended.</summary>
-    void ReturnStackLease(StackLease lease);
+    /// pool once it has ended. The last fiber stack of an ended Store completes its release (slots, cached stack).</summary>
+    void ReturnStackLease(StackLease lease, bool deferred);
 }

@@ -10,7 +10,9 @@ namespace Allocator;
 /// <remarks>
 /// <para>Every exit goes through <see cref="ReleaseAll"/>: <see cref="IntoData"/> (only once no stack is out),
 /// <see cref="Dispose"/>, and the finalizer of a Store that was dropped without either. The stack cached for reuse is
-/// flushed there too, which is exactly what Wasmtime 28's <c>into_data</c> missed.</para>
+/// flushed there too, which is exactly what Wasmtime 28's <c>into_data</c> missed. When the Store ends while a fiber
+/// still holds its stack (an asynchronous host task outlived the cancel), the release waits: the slots stay checked
+/// out, because the host task may write to them, and the last fiber stack to come back runs it.</para>
 /// <para>Each checkout is one lease, the only record of it; tokens and fibers point at that lease. Members are
 /// thread-safe; one lock guards the bookkeeping, and no pool or fiber code runs under it except returns.</para>
 /// </remarks>
@@ -23,6 +25,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     private PooledStack _cachedStack;
     private StoreFinalizer? _finalizer;
     private State _state;
+    private bool _releasePending;
 
     /// <summary>Creates a Store that checks resources out of <paramref name="allocator"/>.</summary>
     public Store(PoolingAllocator allocator, T data)
@@ -211,8 +214,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     }
 
     /// <summary>Consumes the Store: returns every slot and the cached stack to the pools and yields the data.</summary>
-    /// <exception cref="StacksCheckedOutException">Stacks are still checked out (a fiber may be suspended on one);
-    /// the Store is left intact and usable.</exception>
+    /// <exception cref="StacksCheckedOutException">Stacks are still checked out (a fiber may be suspended on one, or a
+    /// cancelled fiber's host call may still be running, which its owner label then says); the Store is left intact
+    /// and usable.</exception>
     public T IntoData()
     {
         List<Exception>? failures;
@@ -222,7 +226,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
             ThrowIfNotLive();
             if (_stacks.Count > 0)
             {
-                throw new StacksCheckedOutException(_stacks.ToArray().Select(l => l.Owner).ToArray());
+                throw new StacksCheckedOutException(_stacks.ToArray().Select(DescribeHolder).ToArray());
             }
             _state = State.Consumed;
             failures = ReleaseAll();
@@ -235,6 +239,8 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
 
     /// <summary>Asks every fiber on a stack of this Store to unwind and return it, returns the rest, and frees every
     /// slot. No new checkout succeeds once Dispose has begun.</summary>
+    /// <remarks>A fiber whose asynchronous host task is still running keeps its stack until that task ends, and the
+    /// slots stay checked out with it (the task may write to them); the release completes when the task ends.</remarks>
     /// <exception cref="AggregateException">A fiber failed to release its stack (that stack stays checked out rather
     /// than being reused under live frames), or a pool refused a return.</exception>
     public void Dispose()
@@ -278,7 +284,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                     Collect(ref failures, ReturnToPool(lease.Stack));
                 }
             }
-            if (ReleaseAll() is { } released)
+            if (ReleaseUnlessFibersHoldStacks() is { } released)
             {
                 (failures ??= new()).AddRange(released);
             }
@@ -290,8 +296,8 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// <summary>The finalizer of a Store dropped without <see cref="Dispose"/> or <see cref="IntoData"/>: gives its
     /// stacks and slots back instead of leaking them (the pool would otherwise run dry, as Wasmtime 28's did).</summary>
     /// <remarks>A fiber's stack goes back only after its context has been revoked, so nothing (a user finalizer, a
-    /// resurrected reference) can resume on it afterwards. A fiber caught running keeps its stack; its run returns
-    /// it when it ends.</remarks>
+    /// resurrected reference) can resume on it afterwards. A fiber caught running, or held by a running host task,
+    /// keeps its stack, and the slots stay with it: its end returns the stack and completes the release.</remarks>
     internal void ReleaseAbandoned()
     {
         string[] held;
@@ -312,7 +318,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                     _ = ReturnToPool(lease.Stack);
                 }
             }
-            _ = ReleaseAll();
+            _ = ReleaseUnlessFibersHoldStacks();
         }
         Allocator.CountAbandonedStore(Id, held);
     }
@@ -336,9 +342,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         }
     }
 
-    void IStackLeaseOwner.ReturnStackLease(StackLease lease)
+    void IStackLeaseOwner.ReturnStackLease(StackLease lease, bool deferred)
     {
-        InvalidTokenReason? refused;
+        InvalidTokenReason? refused = null;
         lock (_lock)
         {
             if (!lease.IsHeld)
@@ -347,15 +353,46 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 return;
             }
             _stacks.Remove(lease);
+            if (deferred)
+            {
+                Allocator.CountDeferredReturns(1);
+            }
             if (_state == State.Live && Allocator.Options.CacheStackInStore && !_cachedStack.IsValid)
             {
                 _cachedStack = lease.Stack;
-                return;
             }
-            refused = ReturnToPool(lease.Stack);
+            else
+            {
+                refused = ReturnToPool(lease.Stack);
+            }
+            if (_releasePending && _stacks.Count == 0)
+            {
+                // The Store ended while this fiber's host task ran; now nothing can write to its slots.
+                _releasePending = false;
+                Allocator.CountDeferredReturns(_slots.Count);
+                List<Exception>? failures = ReleaseAll();
+                Debug.Assert(failures is null, "Held slot leases name their current checkouts.");
+            }
         }
         Debug.Assert(refused is null, "A held lease names the stack's current checkout.");
     }
+
+    /// <summary>Under the lock, for an ended Store: runs <see cref="ReleaseAll"/> now, or, while fibers still hold
+    /// stacks (their host tasks run or they are unwinding), leaves it to the last of them to come back.</summary>
+    private List<Exception>? ReleaseUnlessFibersHoldStacks()
+    {
+        Debug.Assert(Monitor.IsEntered(_lock) && _state is State.Disposed);
+        if (_stacks.Count > 0)
+        {
+            _releasePending = true;
+            return null;
+        }
+        return ReleaseAll();
+    }
+
+    private static string DescribeHolder(StackLease lease) => lease.Holder is { HostCallOutlivesCancel: true }
+        ? $"{lease.Owner} (cancelled, but a host call is still running: its stack and the Store's slots go back when it ends)"
+        : lease.Owner;
 
     private SlotToken CheckoutSlot(SlotPool pool, object? affinityKey, nuint? accessibleBytes, MemoryImage? image = null)
     {
@@ -388,7 +425,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 // A fiber runs on it: only the fiber's end may return it.
                 return InvalidTokenReason.Unknown;
             }
-            ((IStackLeaseOwner)this).ReturnStackLease(token.Lease);
+            ((IStackLeaseOwner)this).ReturnStackLease(token.Lease, deferred: false);
             return null;
         }
     }

@@ -9,14 +9,14 @@ public sealed class FiberCancellationTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [FiberFact]
-    public async Task Token_cancelled_during_an_awaited_host_call_unwinds_the_guest()
+    public async Task Token_cancelled_during_an_awaited_host_call_unwinds_the_guest_once_the_host_task_ends()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         using var counters = new GuestCounters();
         using var cts = new CancellationTokenSource();
-        var never = new TaskCompletionSource<long>();
-        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(gate.Task));
         Fiber fiber = Fiber.Create(store, "token", TestGuest.HonoursCancel, counters.Address, hosts);
 
         ValueTask<long> run = fiber.RunAsync(cts.Token);
@@ -25,8 +25,17 @@ public sealed class FiberCancellationTests
 
         OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask().WaitAsync(Timeout));
         Assert.Equal(cts.Token, cancelled.CancellationToken);
+        // The run gave up, but the host task still runs: the guest waits in its call and keeps its stack.
+        Assert.Equal(FiberState.Cancelling, fiber.State);
+        Assert.Equal(0, counters.CancelsSeen);
+        Assert.Equal(1, allocator.Stacks.InUse);
+
+        gate.SetResult(7);
+
+        await CancellationAssert.EventuallyAsync(() => fiber.State == FiberState.Cancelled);
         Assert.Equal(1, counters.HostCalls);
         Assert.Equal(1, counters.CancelsSeen);
+        Assert.Equal(1, allocator.DeferredReturns);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
@@ -46,22 +55,34 @@ public sealed class FiberCancellationTests
     }
 
     [FiberFact]
-    public async Task Cancel_from_outside_unwinds_a_suspended_guest_and_wakes_its_driver()
+    public async Task Cancel_from_outside_wakes_the_driver_and_the_host_tasks_end_unwinds_the_guest()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         using var counters = new GuestCounters();
-        var never = new TaskCompletionSource<long>();
-        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        CancellationToken seenByHost = default;
+        var hosts = new FiberHostFunctions(call =>
+        {
+            seenByHost = call.CancellationToken;
+            return new ValueTask<long>(gate.Task);
+        });
         Fiber fiber = Fiber.Create(store, "cancel", TestGuest.HonoursCancel, counters.Address, hosts);
         ValueTask<long> run = fiber.RunAsync();
 
         fiber.Cancel();
 
-        // The stack is back as soon as Cancel returns, before the driver even wakes.
-        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
-        Assert.Equal(1, counters.CancelsSeen);
+        // Cancel returns at once; the host function's token has fired, the stack stays out while its task runs.
+        Assert.True(seenByHost.IsCancellationRequested);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask().WaitAsync(Timeout));
+        Assert.Equal(FiberState.Cancelling, fiber.State);
+        Assert.Equal(1, store.StacksCheckedOut);
+        Assert.Equal(0, counters.CancelsSeen);
+
+        gate.SetResult(1);
+
+        await CancellationAssert.EventuallyAsync(() => fiber.State == FiberState.Cancelled);
+        Assert.Equal(1, counters.CancelsSeen);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
@@ -71,12 +92,14 @@ public sealed class FiberCancellationTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         using var counters = new GuestCounters();
-        var never = new TaskCompletionSource<long>();
-        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(gate.Task));
         Fiber fiber = Fiber.Create(store, "stubborn", TestGuest.IgnoresCancel, counters.Address, hosts);
         ValueTask<long> run = fiber.RunAsync();
 
         fiber.Cancel();
+        gate.SetResult(0);
+        await CancellationAssert.EventuallyAsync(() => fiber.State == FiberState.Cancelled);
 
         Assert.Equal(1, counters.CancelsSeen);
         Assert.Equal(2, counters.HostCalls);         // it did try again...
@@ -120,14 +143,14 @@ public sealed class FiberCancellationTests
     }
 
     [FiberFact]
-    public async Task Store_dispose_unwinds_suspended_fibers_before_taking_their_stacks_back()
+    public async Task Store_dispose_unwinds_suspended_fibers_once_their_host_task_ends_before_taking_their_stacks_back()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 3, cache: true);
         var store = new Store<int>(allocator, 0);
         using var first = new GuestCounters();
         using var second = new GuestCounters();
-        var never = new TaskCompletionSource<long>();
-        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(gate.Task));
         Fiber a = Fiber.Create(store, "first", TestGuest.HonoursCancel, first.Address, hosts);
         Fiber b = Fiber.Create(store, "second", TestGuest.IgnoresCancel, second.Address, hosts);
         Fiber unstarted = Fiber.Create(store, "unstarted", TestGuest.HonoursCancel, first.Address, hosts);
@@ -137,7 +160,13 @@ public sealed class FiberCancellationTests
 
         store.Dispose();
 
-        Assert.Equal(0, allocator.Stacks.InUse);
+        // The unstarted fiber's stack is back at once; the two waiting on the host keep theirs until its task ends.
+        Assert.Equal(2, allocator.Stacks.InUse);
+        Assert.Equal(0, first.CancelsSeen);
+        Assert.Throws<ObjectDisposedException>(() => store.CheckoutStack("after dispose"));
+        gate.SetResult(0);
+        await CancellationAssert.EventuallyAsync(() => allocator.Stacks.InUse == 0);
+
         Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
         Assert.Equal(1, first.CancelsSeen);
         Assert.Equal(1, second.CancelsSeen);
@@ -161,8 +190,9 @@ public sealed class FiberCancellationTests
 
             fiber.Cancel();
 
-            Assert.True(fiber.State is FiberState.Cancelled or FiberState.Completed, $"round {round}: {fiber.State}");
-            Assert.Equal(0, store.StacksCheckedOut);
+            // Cancelling: the host task (a Task.Yield) still ran when Cancel returned; its end returns the stack.
+            Assert.True(fiber.State is FiberState.Cancelled or FiberState.Completed or FiberState.Cancelling, $"round {round}: {fiber.State}");
+            await CancellationAssert.EventuallyAsync(() => store.StacksCheckedOut == 0);
             try
             {
                 Assert.Equal(50, await run.WaitAsync(Timeout));

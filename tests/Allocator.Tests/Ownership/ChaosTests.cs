@@ -216,9 +216,13 @@ public sealed class ChaosTests(ITestOutputHelper output)
     {
         var store = new Store<int>(allocator, 0);
         store.CheckoutMemory();
-        var never = new TaskCompletionSource<long>();
+        // A host call that waits until the fiber is cancelled: a cancel keeps the stack out until the host task ends.
         Fiber fiber = Fiber.Create(store, "abandoned", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(1, 3),
-            new FiberHostFunctions(_ => new ValueTask<long>(never.Task)));
+            new FiberHostFunctions(async call =>
+            {
+                await Task.Delay(Timeout.Infinite, call.CancellationToken);
+                return 0;
+            }));
         if (random.Next(2) == 0)
         {
             _ = fiber.RunAsync().AsTask();

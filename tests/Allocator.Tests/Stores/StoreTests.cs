@@ -169,6 +169,8 @@ public sealed class StoreTests
 
         public string Name => "recording fiber";
 
+        public bool HostCallOutlivesCancel => false;
+
         public void ReleaseStack()
         {
             Releases++;
@@ -181,6 +183,8 @@ public sealed class StoreTests
     private sealed class FailingHolder : IStackHolder
     {
         public string Name => "stuck fiber";
+
+        public bool HostCallOutlivesCancel => false;
 
         public void ReleaseStack() => throw new InvalidOperationException("cannot unwind");
 

@@ -25,4 +25,16 @@ internal struct NativeFiberContext
 
     /// <summary><c>sync_state</c>: passed to <see cref="SyncHost"/>.</summary>
     public nint SyncState;
+
+    /// <summary><c>cancel_requested</c>: set by the driver from any thread; no host call starts once it is set.</summary>
+    public int CancelRequested;
+
+    /// <summary><c>reserved</c>: padding.</summary>
+    public int Reserved;
+
+    /// <summary><c>epoch</c>: address of the epoch counter the deadline is measured on.</summary>
+    public nint Epoch;
+
+    /// <summary><c>deadline</c>: the poll says yield once the epoch reaches it; written by the owning driver only.</summary>
+    public ulong Deadline;
 }

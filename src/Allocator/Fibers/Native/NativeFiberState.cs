@@ -11,4 +11,6 @@ internal enum NativeFiberState
     Completed = 3,
     Trapped = 4,
     Cancelled = 5,
+    /// <summary>The guest yielded at a poll or a host call: its deadline passed or a cancel was requested.</summary>
+    Yielded = 6,
 }

@@ -29,6 +29,9 @@ internal static class TestGuest
     public static nint ProbeFiberEntry => Export("probe_fiber_entry");
     public static nint ProbeResume => Export("probe_resume");
     public static nint ContextLayout => Export("guest_context_layout");
+    public static nint PollLoop => Export("guest_poll_loop");
+    public static nint PollOnly => Export("guest_poll_only");
+    public static nint WriteAfterCall => Export("guest_write_after_call");
 
     /// <summary>guest_checked_calls' argument: the seed in the high bits, the call count in the low 16.</summary>
     public static nint CheckedCallsArgument(int seed, int count) => ((nint)seed << 16) | (nint)count;

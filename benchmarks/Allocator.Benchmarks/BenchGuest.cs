@@ -9,4 +9,10 @@ internal static class BenchGuest
 
     /// <summary><c>bench_host_loop(ctx, count)</c>: count host calls to function 0.</summary>
     public static nint HostLoop { get; } = NativeLibrary.GetExport(s_library, "bench_host_loop");
+
+    /// <summary><c>bench_poll_loop(ctx, count)</c>: count calls of <c>allocator_fiber_should_yield</c>.</summary>
+    public static nint PollLoop { get; } = NativeLibrary.GetExport(s_library, "bench_poll_loop");
+
+    /// <summary><c>bench_empty_call_loop(ctx, count)</c>: count calls of an empty function through a pointer.</summary>
+    public static nint EmptyCallLoop { get; } = NativeLibrary.GetExport(s_library, "bench_empty_call_loop");
 }

@@ -71,4 +71,30 @@ public sealed class SyncHostCallCancelTests
         Assert.Equal(1, counters.CancelsSeen);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(CancellationAssert.Timeout));
     }
+
+    [LinuxFact]
+    public async Task A_sync_host_function_cancelling_its_own_fiber_returns_and_the_next_call_is_refused()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        int served = 0;
+        var hosts = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            if (++served == 3)
+            {
+                call.Fiber.Cancel(); // from inside its own resume: returns at once instead of waiting for itself
+                Assert.True(call.CancellationToken.IsCancellationRequested);
+            }
+            return 0;
+        }));
+        Fiber fiber = Fiber.Create(store, "self-cancel-sync", TestGuest.HonoursCancel, counters.Address, hosts);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
+
+        Assert.Equal(3, served);
+        Assert.Equal(4, counters.HostCalls); // the fourth call was refused before any host code ran
+        Assert.Equal(1, counters.CancelsSeen);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+    }
 }

@@ -90,4 +90,31 @@ public sealed class CancelRaceTests
         Assert.Equal(0, stats.RefusedReturns);
         Assert.Equal(Rounds, stats.TotalCheckouts);
     }
+
+    [LinuxFact]
+    public async Task Cancel_racing_a_guest_that_keeps_yielding_at_its_deadline_always_ends_it_once()
+    {
+        const int Rounds = 100;
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 4);
+        using var store = new Store<int>(allocator, 0);
+        var epoch = new FiberEpoch();
+        var random = new Random(99);
+        for (int round = 0; round < Rounds; round++)
+        {
+            using var counters = new PollCounters();
+            Fiber fiber = Fiber.Create(store, $"yield-race-{round}", TestGuest.PollLoop, counters.Address, FiberHostFunctions.Empty);
+            fiber.SetEpochDeadline(epoch, 0);
+            // Alternate the two ways of going on: the fiber is Busy (Continue) or Idle between resumes (Yield).
+            fiber.SetEpochDeadlineCallback(_ => Random.Shared.Next(2) == 0 ? FiberDeadlineUpdate.Continue(0) : FiberDeadlineUpdate.Yield(0));
+            Task<long> run = Task.Run(() => fiber.RunAsync().AsTask());
+            SpinWait.SpinUntil(() => counters.YieldsContinued > random.Next(50), CancellationAssert.Timeout);
+
+            fiber.Cancel();
+
+            FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(CancellationAssert.Timeout));
+            Assert.Equal(1, counters.CancelsSeen); // told once, at a yield or in the loop, and it returned
+        }
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+    }
 }

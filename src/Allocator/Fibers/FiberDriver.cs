@@ -61,8 +61,10 @@ internal sealed class FiberDriver : IStackHolder
     {
         get
         {
+            // Between the cancel and the end, whatever the driver is doing (waiting for a host task, resuming the
+            // guest so it can unwind), the fiber is Cancelling.
             FiberState state = _state;
-            return state == FiberState.Suspended && CancelRequested && Volatile.Read(ref _ownership) == AwaitingHost
+            return CancelRequested && state is FiberState.Created or FiberState.Running or FiberState.Suspended
                 ? FiberState.Cancelling : state;
         }
     }

@@ -21,8 +21,9 @@ public enum FiberState
     Cancelled,
     /// <summary>Its epoch deadline passed and it was interrupted (<see cref="FiberInterruptedException"/>); unwound.</summary>
     Interrupted,
-    /// <summary>Cancelled while an asynchronous host function's task was still running: the guest waits in that call
-    /// and keeps its stack, and the Store keeps every slot it lent, until the task ends; then the guest unwinds and
-    /// everything goes back (the state becomes <see cref="Cancelled"/>).</summary>
+    /// <summary>Cancelled, not yet ended: typically an asynchronous host function's task is still running, and the
+    /// guest waits in that call and keeps its stack, and the Store keeps every slot it lent, until the task ends; then
+    /// the guest unwinds and everything goes back (the state becomes <see cref="Cancelled"/>). Also seen briefly while
+    /// the guest unwinds.</summary>
     Cancelling,
 }

@@ -128,6 +128,31 @@ public sealed class DeferredReleaseTests
         Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
     }
 
+    [LinuxFact]
+    public async Task A_finalizer_that_catches_a_fiber_on_the_CPU_leaves_its_stack_and_the_slots_to_that_run()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);
+        var store = new Store<int>(allocator, 0);
+        store.CheckoutMemory();
+        using var counters = new GuestCounters();
+        var hosts = FiberHostFunctions.From(FiberHostEntry.Sync(_ => 0));
+        Fiber fiber = Fiber.Create(store, "busy-at-finalization", TestGuest.HonoursCancel, counters.Address, hosts);
+        Task<long> run = Task.Run(() => fiber.RunAsync().AsTask());
+        Assert.True(SpinWait.SpinUntil(() => counters.HostCalls > 1000, CancellationAssert.Timeout));
+
+        // What the finalizer does, while guest code is on the CPU (a resurrected or otherwise racing reference).
+        store.ReleaseAbandoned();
+
+        Assert.Equal(1, allocator.AbandonedStores);
+        Assert.Equal(1, allocator.Stacks.InUse);
+        Assert.Equal(1, allocator.Memories.InUse); // the guest may be using it right now
+        fiber.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(CancellationAssert.Timeout));
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Memories.InUse); // the run's end completed the release
+        Assert.Equal(1, counters.CancelsSeen);
+    }
+
     /// <summary>A host function that waits 200 ms (and for <paramref name="gate"/>, so the test sees the run give up
     /// first on any machine), then writes into guest memory through the pointer the guest passed, ignoring its
     /// cancellation token on purpose, and reports what the pools looked like at that moment.</summary>

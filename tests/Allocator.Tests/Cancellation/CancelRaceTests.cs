@@ -18,7 +18,7 @@ public sealed class CancelRaceTests
         AsyncSometimesPending,
     }
 
-    [LinuxTheory]
+    [FiberTheory]
     [InlineData(HostKind.Sync)]
     [InlineData(HostKind.AsyncReady)]
     [InlineData(HostKind.AsyncSometimesPending)]
@@ -91,7 +91,7 @@ public sealed class CancelRaceTests
         Assert.Equal(Rounds, stats.TotalCheckouts);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Cancel_racing_a_guest_that_keeps_yielding_at_its_deadline_always_ends_it_once()
     {
         const int Rounds = 100;

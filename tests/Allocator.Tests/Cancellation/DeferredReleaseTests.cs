@@ -17,7 +17,7 @@ public sealed class DeferredReleaseTests
     /// <summary>What the pools looked like at the moment the host function wrote into guest memory.</summary>
     private readonly record struct AtWrite(int MemoriesInUse, int StacksInUse, bool NextTenantRefused);
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_write_200_ms_after_a_cancel_lands_in_memory_still_owned_and_unreused_which_goes_back_afterwards()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);
@@ -56,7 +56,7 @@ public sealed class DeferredReleaseTests
         Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Dispose_during_a_running_host_task_marks_the_store_dead_and_completes_the_release_when_the_task_ends()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);
@@ -93,7 +93,7 @@ public sealed class DeferredReleaseTests
         store.Dispose(); // idempotent
     }
 
-    [LinuxTheory]
+    [FiberTheory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task An_abandoned_store_is_not_finalized_while_a_host_task_can_still_write_to_it(bool cancelFirst)
@@ -128,7 +128,7 @@ public sealed class DeferredReleaseTests
         Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_finalizer_that_catches_a_fiber_on_the_CPU_leaves_its_stack_and_the_slots_to_that_run()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);

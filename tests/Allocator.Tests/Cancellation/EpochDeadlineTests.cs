@@ -8,7 +8,7 @@ namespace Allocator.Tests.Cancellation;
 /// a guest that polls (or calls the host) yields once the deadline has passed; the callback traps or goes on.</summary>
 public sealed class EpochDeadlineTests
 {
-    [LinuxFact]
+    [FiberFact]
     public async Task A_polling_guest_past_its_deadline_is_interrupted_at_that_epoch_and_unwinds()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -34,7 +34,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Interrupted);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_timer_driven_epoch_interrupts_a_polling_guest_within_a_few_ticks()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -54,7 +54,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Interrupted);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_sync_call_loop_past_its_deadline_is_interrupted_at_its_next_call()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -77,7 +77,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Interrupted);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public void A_yield_callback_lets_other_work_run_then_the_guest_goes_on_with_a_new_deadline()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -123,7 +123,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_continue_callback_extends_the_deadline_and_the_guest_keeps_running()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -156,7 +156,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_throwing_callback_unwinds_the_guest_and_its_exception_is_rethrown()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -174,7 +174,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Faulted);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Cancel_reaches_a_polling_guest_that_never_calls_the_host()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -191,7 +191,7 @@ public sealed class EpochDeadlineTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(CancellationAssert.Timeout));
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_polling_guest_times_out_with_CancelAfter_on_the_runs_token()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -207,7 +207,7 @@ public sealed class EpochDeadlineTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_fiber_without_a_deadline_never_yields_at_its_polls()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();

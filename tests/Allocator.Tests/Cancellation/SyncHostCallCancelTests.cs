@@ -8,7 +8,7 @@ namespace Allocator.Tests.Cancellation;
 /// cancel check is what stops it, at its very next call.</summary>
 public sealed class SyncHostCallCancelTests
 {
-    [LinuxFact]
+    [FiberFact]
     public async Task A_sync_call_loop_cancelled_from_another_thread_stops_at_its_next_call_and_unwinds()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -31,7 +31,7 @@ public sealed class SyncHostCallCancelTests
         Assert.Equal(callsWhenCancelReturned + 1, counters.HostCalls); // the last call was refused before any host code ran
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_sync_call_loop_times_out_with_CancelAfter_on_the_runs_token()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -51,7 +51,7 @@ public sealed class SyncHostCallCancelTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Store_dispose_stops_a_sync_call_loop_running_on_another_thread()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -72,7 +72,7 @@ public sealed class SyncHostCallCancelTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.WaitAsync(CancellationAssert.Timeout));
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_sync_host_function_cancelling_its_own_fiber_returns_and_the_next_call_is_refused()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();

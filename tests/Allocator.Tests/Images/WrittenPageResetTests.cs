@@ -59,7 +59,7 @@ public sealed class WrittenPageResetTests : IDisposable
         }
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData(false)]
     [InlineData(true)]
     public void Writes_within_the_kept_bytes_are_restored_without_a_discard(bool withImage)
@@ -85,7 +85,7 @@ public sealed class WrittenPageResetTests : IDisposable
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData(false)]
     [InlineData(true)]
     public void Writes_beyond_the_kept_bytes_are_discarded_and_the_contents_are_exact(bool withImage)
@@ -104,7 +104,7 @@ public sealed class WrittenPageResetTests : IDisposable
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
-    [Theory]
+    [LinuxTheory]
     [InlineData(false)]
     [InlineData(true)]
     public void More_disjoint_written_runs_than_one_scan_reports_are_still_all_reset(bool withImage)
@@ -124,7 +124,7 @@ public sealed class WrittenPageResetTests : IDisposable
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
-    [Fact]
+    [LinuxFact]
     public void A_failed_scan_falls_back_to_the_discard_and_loses_nothing()
     {
         int pages = 2 * ScanPages;
@@ -142,7 +142,7 @@ public sealed class WrittenPageResetTests : IDisposable
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(image, pages * (int)Page)));
     }
 
-    [Fact]
+    [LinuxFact]
     public void Small_kept_sizes_zero_in_place_without_scanning()
     {
         using PoolingAllocator allocator = Allocator(keepResident: 4 * Page, pages: 16);

@@ -10,7 +10,7 @@ public sealed class RunFiberAsyncTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_completed_run_returns_the_guests_value_and_the_stack()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1, cache: true);
@@ -30,7 +30,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(1, allocator.GetStackStatistics().TotalCheckouts);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task While_suspended_the_stack_is_out_under_its_name_and_back_when_the_task_completes()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -50,7 +50,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(7, store.IntoData());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_trap_propagates_after_the_stack_is_back()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -65,7 +65,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
-    [LinuxTheory]
+    [FiberTheory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_host_exception_propagates_after_the_guest_is_unwound(bool throwAfterAwait)
@@ -91,7 +91,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(1, store.IntoData());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Cancelled_while_suspended_unwinds_the_guest_and_returns_the_stack()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -112,7 +112,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(1, store.IntoData());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task An_already_cancelled_token_checks_nothing_out()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -127,7 +127,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(1, store.IntoData());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Disposing_the_store_during_the_run_ends_it_with_the_stack_back()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -144,7 +144,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Bad_arguments_and_an_exhausted_pool_leave_nothing_checked_out()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
@@ -166,7 +166,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(1, store.IntoData());
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task A_disposed_or_consumed_store_refuses_and_the_pool_is_untouched()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -183,7 +183,7 @@ public sealed class RunFiberAsyncTests
         Assert.Equal(0, allocator.GetStackStatistics().TotalCheckouts);
     }
 
-    [LinuxFact]
+    [FiberFact]
     public async Task Many_concurrent_scoped_runs_on_one_store_leave_every_stack_back()
     {
         // As many runs of one Store at once as the pool has stacks, each awaiting host calls: after each wave every

@@ -8,8 +8,12 @@ public sealed partial class Store<T>
 {
     /// <summary>Runs native guest code on a stack of this Store from start to end: creates a <see cref="Fiber"/>, runs
     /// it, and disposes it, so the stack is back in the Store before the returned task completes, however the run ends
-    /// (completion, trap, host function exception, cancellation). Use <see cref="Fiber.Create{T}"/> only when the
-    /// caller needs the handle (to cancel it from elsewhere or watch its state).</summary>
+    /// (completion, trap, host function exception, cancellation). One exception, by design: a cancellation that finds
+    /// an asynchronous host function still running completes the task at once, and the stack (with the Store's slots)
+    /// stays checked out until that function's task ends, so it can never write into memory that someone else got
+    /// (see the cancellation contract in docs/architecture.md); <see cref="IntoData"/> refuses until then. Use
+    /// <see cref="Fiber.Create{T}"/> only when the caller needs the handle (to cancel it from elsewhere or watch its
+    /// state).</summary>
     /// <param name="name">Owner label of the stack while it runs, e.g. in <see cref="StacksCheckedOutException.Owners"/>.</param>
     /// <param name="entryPoint">Address of a native <c>intptr_t entry(allocator_fiber_ctx*, intptr_t)</c>.</param>
     /// <param name="argument">Passed to the entry point.</param>

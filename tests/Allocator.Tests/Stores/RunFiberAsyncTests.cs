@@ -92,14 +92,14 @@ public sealed class RunFiberAsyncTests
     }
 
     [FiberFact]
-    public async Task Cancelled_while_suspended_unwinds_the_guest_and_returns_the_stack()
+    public async Task Cancelled_while_suspended_unwinds_the_guest_and_returns_the_stack_when_the_host_task_ends()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 1);
         using var counters = new GuestCounters();
         using var cts = new CancellationTokenSource();
-        var never = new TaskCompletionSource<long>();
-        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        var hostTask = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(hostTask.Task));
 
         Task<long> running = store.RunFiberAsync("cancelled", TestGuest.HonoursCancel, counters.Address, hosts, cts.Token).AsTask();
         Assert.Equal(1, store.StacksCheckedOut);
@@ -107,8 +107,14 @@ public sealed class RunFiberAsyncTests
 
         OperationCanceledException cancelled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running.WaitAsync(Timeout));
         Assert.Equal(cts.Token, cancelled.CancellationToken);
+        // The host task still runs and may write guest memory: the stack stays out, and IntoData refuses.
+        Assert.Equal(0, counters.CancelsSeen);
+        Assert.Equal(1, store.StacksCheckedOut);
+        Assert.Throws<StacksCheckedOutException>(() => store.IntoData());
+
+        hostTask.SetResult(0);
+        await CancellationAssert.EventuallyAsync(() => store.StacksCheckedOut == 0, "the deferred return");
         Assert.Equal(1, counters.CancelsSeen);
-        Assert.Equal(0, store.StacksCheckedOut);
         Assert.Equal(1, store.IntoData());
     }
 
@@ -128,20 +134,22 @@ public sealed class RunFiberAsyncTests
     }
 
     [FiberFact]
-    public async Task Disposing_the_store_during_the_run_ends_it_with_the_stack_back()
+    public async Task Disposing_the_store_during_the_run_ends_it_with_the_stack_back_when_the_host_task_ends()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
         var store = new Store<int>(allocator, 1);
         using var counters = new GuestCounters();
-        var never = new TaskCompletionSource<long>();
-        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(never.Task));
+        var hostTask = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hosts = new FiberHostFunctions(_ => new ValueTask<long>(hostTask.Task));
         Task<long> running = store.RunFiberAsync("disposed", TestGuest.HonoursCancel, counters.Address, hosts).AsTask();
 
         store.Dispose();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running.WaitAsync(Timeout));
+        Assert.Equal(1, allocator.Stacks.InUse); // the host task still runs: its memory stays with it
+        hostTask.SetResult(0);
+        await CancellationAssert.EventuallyAsync(() => allocator.Stacks.InUse == 0, "the deferred return");
         Assert.Equal(1, counters.CancelsSeen);
-        Assert.Equal(0, allocator.Stacks.InUse);
     }
 
     [FiberFact]

@@ -11,6 +11,17 @@ internal interface IDecommitTarget
 
     /// <summary>Hands a reset slot to the free lists.</summary>
     void Free(int index);
+
+    /// <summary>Resets the slots of a batch sorted by index, from <paramref name="done"/> on, advancing it past each
+    /// slot whose reset is complete; a target may coalesce the work of neighbours. Throws like <see cref="Reset"/>,
+    /// with <paramref name="done"/> naming the first slot not reset.</summary>
+    void ResetBatch(int[] batch, ref int done)
+    {
+        for (; done < batch.Length; done++)
+        {
+            Reset(batch[done]);
+        }
+    }
 }
 
 /// <summary>Returned slots on their way back to the free lists, reset one at a time or in batches (Wasmtime's
@@ -147,12 +158,10 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
     private void ResetAndFree(int[] batch)
     {
         int done = 0;
+        Array.Sort(batch); // neighbours next to each other, so a target can coalesce their work
         try
         {
-            for (; done < batch.Length; done++)
-            {
-                target.Reset(batch[done]);
-            }
+            target.ResetBatch(batch, ref done);
         }
         finally
         {

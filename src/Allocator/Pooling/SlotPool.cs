@@ -374,6 +374,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// the image lies beyond the kept bytes.</summary>
     private void ResetSlot(int index)
     {
+        if (TryZeroForDiscard(index, out nuint from, out nuint length))
+        {
+            _reservation.Discard(from, length);
+            return;
+        }
         nuint offset = (nuint)index * _stride;
         if (Volatile.Read(ref _dirty[index]))
         {
@@ -408,6 +413,75 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         nuint rest = Math.Max(keep, image.End);
         ZeroInPlace(index, image.End, rest);
         _reservation.Discard(offset + rest, accessible - rest);
+    }
+
+    /// <summary>The common reset: a clean slot whose image (if any) stays and lies beyond the kept bytes, with too little
+    /// kept to scan. Zeroes the kept bytes in place; what is left is one discard of [<paramref name="from"/>,
+    /// from + <paramref name="length"/>) (reservation offsets) up to the slot's accessible end, which reverts an
+    /// image's pages too. False for every other case, with nothing done.</summary>
+    private bool TryZeroForDiscard(int index, out nuint from, out nuint length)
+    {
+        from = length = 0;
+        nuint accessible = _accessible[index];
+        nuint keep = Math.Min(Options.KeepResident, accessible);
+        if (Volatile.Read(ref _dirty[index])
+            || (_image[index] is { } image && (image.IsDisposed || !_indices.KeepsWarm || keep > image.Start))
+            || (keep >= WrittenPages.WorthScanningBytes && WrittenPages.IsSupported))
+        {
+            return false;
+        }
+        ZeroInPlace(index, 0, keep);
+        from = (nuint)index * _stride + keep;
+        length = accessible - keep;
+        return true;
+    }
+
+    /// <summary>Resets a batch (sorted by index) and coalesces the discards of neighbouring slots into one
+    /// <c>madvise</c>: between one slot's accessible end and the next slot's start lie only pages that are never
+    /// populated (the inaccessible rest of the slot and its guard), so one call covers both. A batch of returned slots
+    /// that a warm image cycles through is usually one run of neighbours: one system call for all of them.</summary>
+    void IDecommitTarget.ResetBatch(int[] batch, ref int done)
+    {
+        nuint runStart = 0, runEnd = 0;
+        int runFirst = done;
+        for (int k = done; k < batch.Length; k++)
+        {
+            int index = batch[k];
+            if (!TryZeroForDiscard(index, out nuint from, out nuint length))
+            {
+                DiscardRun(runStart, runEnd, k, ref done);
+                ResetSlot(index);
+                done = k + 1;
+                runStart = runEnd = 0;
+                continue;
+            }
+            bool adjacent = runEnd > runStart && k > 0 && batch[k - 1] + 1 == index
+                && runEnd == (nuint)batch[k - 1] * _stride + _accessible[batch[k - 1]] && from == (nuint)index * _stride;
+            if (!adjacent)
+            {
+                DiscardRun(runStart, runEnd, k, ref done);
+                runStart = from;
+                runFirst = k;
+            }
+            runEnd = from + length;
+            if (length == 0 && !adjacent)
+            {
+                runStart = runEnd = 0;
+                done = k + 1; // nothing to discard: reset already
+            }
+        }
+        DiscardRun(runStart, runEnd, batch.Length, ref done);
+        Debug.Assert(done == batch.Length && runFirst >= 0);
+    }
+
+    /// <summary>Discards one coalesced run; the slots before <paramref name="end"/> count as reset only once it is done.</summary>
+    private void DiscardRun(nuint runStart, nuint runEnd, int end, ref int done)
+    {
+        if (runEnd > runStart)
+        {
+            _reservation.Discard(runStart, runEnd - runStart);
+        }
+        done = Math.Max(done, end);
     }
 
     /// <summary>The reset with PAGEMAP_SCAN: up to <paramref name="keep"/> bytes of the pages the tenant wrote are

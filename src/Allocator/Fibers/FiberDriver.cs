@@ -670,7 +670,6 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     private void Finish(FiberState finalState, bool deferred = false)
     {
         CloseContext();
-        _state = finalState;
         StackLease? lease = _lease;
         _lease = null;
         try
@@ -679,6 +678,9 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         }
         finally
         {
+            // The final state only once the stack is back: whoever sees the fiber ended also sees its stack returned
+            // (and a deferred return counted).
+            _state = finalState;
             Volatile.Write(ref _busyThread, 0);
             Interlocked.Exchange(ref _ownership, Finished);
         }

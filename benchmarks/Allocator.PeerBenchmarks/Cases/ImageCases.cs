@@ -28,15 +28,16 @@ internal sealed class ImageCases : ICaseSet
 
     public IEnumerable<Comparison> Comparisons()
     {
-        foreach (nuint keepResident in new nuint[] { 0, ImageBytes })
+        foreach ((nuint keepResident, int batch) in new (nuint, int)[] { (0, 1), (ImageBytes, 1), (0, 8) })
         {
-            PoolingAllocator allocator = Own(PeerAllocators.Requests(keepResident));
-            WasmtimeEngine wasmtime = Own(new WasmtimeEngine(pooling: true, memoryKeepResident: keepResident));
+            PoolingAllocator allocator = Own(PeerAllocators.Requests(keepResident, batch));
+            WasmtimeEngine wasmtime = Own(new WasmtimeEngine(pooling: true, memoryKeepResident: keepResident, decommitBatchSize: (nuint)batch));
             nint instancePre = wasmtime.InstancePreFromWat(ModuleWithDataSegment(_data));
             Verify(allocator);
-            yield return new Comparison($"request, memory from a 64 KiB data image, keep-resident {keepResident / 1024} KiB on both sides",
-                new BenchCase($"ours, keep {keepResident / 1024} KiB: Store + instance + image memory + IntoData", n => RequestWithImage(allocator, n)),
-                new BenchCase($"Wasmtime pooling, keep {keepResident / 1024} KiB: store + instantiate (64 KiB data segment) + delete", n =>
+            string settings = $"keep-resident {keepResident / 1024} KiB, decommit batch {batch}";
+            yield return new Comparison($"request, memory from a 64 KiB data image, {settings} on both sides",
+                new BenchCase($"ours, {settings}: Store + instance + image memory + IntoData", n => RequestWithImage(allocator, n)),
+                new BenchCase($"Wasmtime pooling, {settings}: store + instantiate (64 KiB data segment) + delete", n =>
                 {
                     for (long i = 0; i < n; i++)
                     {
@@ -44,7 +45,7 @@ internal sealed class ImageCases : ICaseSet
                     }
                 }),
                 "Wasmtime 50.0.1 pooling", Target: ">= 2x");
-            if (keepResident == 0)
+            if (keepResident == 0 && batch == 1)
             {
                 yield return new Comparison("memory checkout+return, same 64 KiB image (affinity)",
                     new BenchCase("ours: image checkout + return", n => ImageCheckoutReturn(allocator, n)),

@@ -13,7 +13,8 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
     /// <param name="pooling">Pooling allocator with <paramref name="capacity"/> of each kind; otherwise on demand.</param>
     /// <param name="memoryKeepResident">Bytes of each linear memory a reset may restore in place
     /// (<c>linear_memory_keep_resident</c>; Wasmtime then resets with PAGEMAP_SCAN where the kernel has it).</param>
-    public WasmtimeEngine(bool pooling, uint capacity = 64, nuint memoryKeepResident = 0)
+    /// <param name="decommitBatchSize">Returned memories reset together (<c>decommit_batch_size</c>, 1 by default).</param>
+    public WasmtimeEngine(bool pooling, uint capacity = 64, nuint memoryKeepResident = 0, nuint decommitBatchSize = 1)
     {
         nint config = ConfigNew();
         if (pooling)
@@ -24,6 +25,7 @@ internal sealed unsafe class WasmtimeEngine : IDisposable
             PoolingTotalTables(poolingConfig, capacity);
             PoolingTotalStacks(poolingConfig, capacity);
             PoolingLinearMemoryKeepResident(poolingConfig, memoryKeepResident);
+            PoolingDecommitBatchSize(poolingConfig, decommitBatchSize);
             ConfigPoolingStrategy(config, poolingConfig);
             PoolingConfigDelete(poolingConfig);
         }

@@ -95,6 +95,9 @@ internal static unsafe partial class WasmtimeNative
     [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_max_unused_warm_slots_set")]
     public static partial void PoolingMaxUnusedWarmSlots(nint pooling, uint count);
 
+    [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_decommit_batch_size_set")]
+    public static partial void PoolingDecommitBatchSize(nint pooling, nuint size);
+
     [LibraryImport(Library, EntryPoint = "wasmtime_pooling_allocation_config_linear_memory_keep_resident_set")]
     public static partial void PoolingLinearMemoryKeepResident(nint pooling, nuint bytes);
 

@@ -14,6 +14,7 @@ internal sealed class FreeIndexStack
     private const int Empty = -1;
     private readonly Node[] _nodes;
     private Head _head;
+    private Action? _beforeCompareExchange;
 
     public FreeIndexStack(int capacity)
     {
@@ -25,6 +26,13 @@ internal sealed class FreeIndexStack
         }
         _head.TopAndVersion = capacity > 0 ? 1 : 0;
         _head.Count = capacity;
+    }
+
+    /// <summary>Test seam: runs between reading the head and the compare-and-swap of every pop and push, so a test
+    /// can interleave other pops and pushes there deterministically (an ABA schedule). Null in production.</summary>
+    internal Action? BeforeCompareExchangeForTest
+    {
+        set => _beforeCompareExchange = value;
     }
 
     /// <summary>Entries on the stack now (a racy snapshot while others push and pop).</summary>
@@ -44,6 +52,7 @@ internal sealed class FreeIndexStack
                 return false;
             }
             int next = Volatile.Read(ref _nodes[top].Next);
+            _beforeCompareExchange?.Invoke();
             if (Interlocked.CompareExchange(ref _head.TopAndVersion, Pack(head, next), head) == head)
             {
                 index = top;
@@ -60,6 +69,7 @@ internal sealed class FreeIndexStack
         {
             long head = Volatile.Read(ref _head.TopAndVersion);
             Volatile.Write(ref _nodes[index].Next, (int)(uint)head - 1);
+            _beforeCompareExchange?.Invoke();
             if (Interlocked.CompareExchange(ref _head.TopAndVersion, Pack(head, index), head) == head)
             {
                 return Interlocked.Increment(ref _head.Count);

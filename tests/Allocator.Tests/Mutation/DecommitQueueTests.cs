@@ -1,0 +1,186 @@
+using Allocator.Memory;
+using Allocator.Pooling;
+
+namespace Allocator.Tests.Mutation;
+
+/// <summary>The decommit queue against a recording target: when resets run, that a failed reset leaves its slot (and
+/// the rest of its batch) pending and never freed, the exact pending and unsettled counts, and waiting for a flush in
+/// flight.</summary>
+public sealed class DecommitQueueTests
+{
+    [Fact]
+    public void Batch_size_one_resets_and_frees_at_once()
+    {
+        var target = new RecordingTarget();
+        var queue = new DecommitQueue(target, batchSize: 1);
+        queue.Enqueue(3);
+        queue.Enqueue(1);
+        Assert.Equal(["reset 3", "free 3", "reset 1", "free 1"], target.Log);
+        Assert.Equal(0, queue.Pending);
+        Assert.Equal(0, queue.Unsettled);
+        Assert.False(queue.FlushOrWait());
+    }
+
+    [Fact]
+    public void A_failed_single_reset_stays_pending_unfreed_until_a_flush_succeeds()
+    {
+        var target = new RecordingTarget { FailOnce = { 2 } };
+        var queue = new DecommitQueue(target, batchSize: 1);
+        Assert.Throws<VirtualMemoryException>(() => queue.Enqueue(2));
+        Assert.Equal(["reset 2 failed"], target.Log);
+        Assert.Equal(1, queue.Pending);
+        Assert.Equal(1, queue.Unsettled);
+
+        Assert.True(queue.FlushOrWait());
+        Assert.Equal(["reset 2 failed", "reset 2", "free 2"], target.Log);
+        Assert.Equal(0, queue.Pending);
+        Assert.False(queue.FlushOrWait());
+    }
+
+    [Fact]
+    public void Larger_batches_wait_until_full_then_reset_in_order()
+    {
+        var target = new RecordingTarget();
+        var queue = new DecommitQueue(target, batchSize: 3);
+        queue.Enqueue(4);
+        queue.Enqueue(0);
+        Assert.Empty(target.Log);
+        Assert.Equal(2, queue.Pending);
+        Assert.Equal(2, queue.Unsettled);
+        queue.Enqueue(2);
+        Assert.Equal(["reset 4", "reset 0", "reset 2", "free 4", "free 0", "free 2"], target.Log);
+        Assert.Equal(0, queue.Pending);
+        Assert.Equal(0, queue.Unsettled);
+        queue.Enqueue(1);
+        Assert.Equal(1, queue.Pending);
+        Assert.True(queue.FlushOrWait());
+        Assert.Equal(["reset 1", "free 1"], target.Log[^2..]);
+        Assert.Equal(0, queue.Pending);
+    }
+
+    [Fact]
+    public void A_failure_in_a_batch_frees_the_slots_reset_before_it_and_keeps_the_rest_pending()
+    {
+        var target = new RecordingTarget { FailOnce = { 5 } };
+        var queue = new DecommitQueue(target, batchSize: 3);
+        queue.Enqueue(1);
+        queue.Enqueue(5);
+        Assert.Throws<VirtualMemoryException>(() => queue.Enqueue(7));
+        Assert.Equal(["reset 1", "reset 5 failed", "free 1"], target.Log);
+        Assert.Equal(2, queue.Pending);
+        Assert.Equal(2, queue.Unsettled);
+
+        target.Log.Clear();
+        queue.FlushAll();
+        Assert.Equal(["reset 5", "reset 7", "free 5", "free 7"], target.Log);
+        Assert.Equal(0, queue.Pending);
+        Assert.Equal(0, queue.Unsettled);
+    }
+
+    [Fact]
+    public void FlushAll_stops_when_a_reset_keeps_failing_only_by_throwing()
+    {
+        var target = new RecordingTarget { FailAlways = { 6 } };
+        var queue = new DecommitQueue(target, batchSize: 2);
+        queue.Enqueue(6);
+        Assert.Throws<VirtualMemoryException>(() => queue.FlushAll());
+        Assert.Equal(1, queue.Pending);
+        Assert.DoesNotContain("free 6", target.Log);
+    }
+
+    [Fact]
+    public void DropPending_hands_back_the_unreset_slots_and_empties_the_queue()
+    {
+        var target = new RecordingTarget();
+        var queue = new DecommitQueue(target, batchSize: 4);
+        queue.Enqueue(2);
+        queue.Enqueue(0);
+        Assert.Equal([2, 0], queue.DropPending());
+        Assert.Empty(target.Log);
+        Assert.Equal(0, queue.Pending);
+        Assert.Empty(queue.DropPending());
+        Assert.False(queue.FlushOrWait());
+    }
+
+    [Fact]
+    public async Task A_checkout_with_nothing_pending_waits_for_a_flush_in_flight_and_then_looks_again()
+    {
+        using var resetting = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var target = new RecordingTarget { Gate = (resetting, release) };
+        var queue = new DecommitQueue(target, batchSize: 2);
+        queue.Enqueue(0);
+        var flusher = Task.Run(() => queue.Enqueue(1));
+        Assert.True(resetting.Wait(TimeSpan.FromSeconds(30)));
+        // Both slots are in flight: none pending, both unsettled.
+        Assert.Equal(0, queue.Pending);
+        Assert.Equal(2, queue.Unsettled);
+
+        // A batch-size-one queue in the same state would reset on the caller's thread; this one queues behind it.
+        var waiter = Task.Run(queue.FlushOrWait);
+        await Task.Delay(200);
+        Assert.False(waiter.IsCompleted);
+        release.Set();
+        Assert.True(await waiter.WaitAsync(TimeSpan.FromSeconds(30)));
+        await flusher.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, queue.Unsettled);
+        Assert.Equal(["reset 0", "reset 1", "free 0", "free 1"], target.Log);
+    }
+
+    [Fact]
+    public async Task With_batch_size_one_the_reset_runs_on_the_returning_thread_and_is_not_in_flight()
+    {
+        using var resetting = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var target = new RecordingTarget { Gate = (resetting, release) };
+        var queue = new DecommitQueue(target, batchSize: 1);
+        var returning = Task.Run(() => queue.Enqueue(0));
+        Assert.True(resetting.Wait(TimeSpan.FromSeconds(30)));
+        // Reset without the queue's lock or its in-flight count: a checkout finds nothing to flush or wait for.
+        Assert.Equal(0, queue.Pending);
+        Assert.Equal(0, queue.Unsettled);
+        Assert.False(queue.FlushOrWait());
+        release.Set();
+        await returning.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(["reset 0", "free 0"], target.Log);
+    }
+
+    private sealed class RecordingTarget : IDecommitTarget
+    {
+        private readonly object _lock = new();
+
+        public List<string> Log { get; } = [];
+
+        public HashSet<int> FailOnce { get; } = [];
+
+        public HashSet<int> FailAlways { get; } = [];
+
+        public (ManualResetEventSlim Resetting, ManualResetEventSlim Release)? Gate { get; set; }
+
+        public void Reset(int index)
+        {
+            if (Gate is { } gate)
+            {
+                gate.Resetting.Set();
+                gate.Release.Wait();
+            }
+            lock (_lock)
+            {
+                if (FailOnce.Remove(index) || FailAlways.Contains(index))
+                {
+                    Log.Add($"reset {index} failed");
+                    throw new VirtualMemoryException("madvise", 12, 4096);
+                }
+                Log.Add($"reset {index}");
+            }
+        }
+
+        public void Free(int index)
+        {
+            lock (_lock)
+            {
+                Log.Add($"free {index}");
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+using System.Runtime.CompilerServices;
+using Allocator.Memory;
+using Allocator.Tests.Stores;
+
+namespace Allocator.Tests.Mutation;
+
+/// <summary>A Store's own bookkeeping through its public members, checked against the pools' exact statistics: the
+/// cached stack, IntoData refused while stacks are out, Dispose returning everything once, and argument checks.</summary>
+public sealed class StoreLifecycleTests
+{
+    private static readonly nuint Page = VirtualMemory.PageSize;
+
+    [Fact]
+    public void A_returned_stack_stays_cached_in_the_store_and_goes_out_again_without_a_pool_checkout()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 3, cache: true);
+        using var store = new Store<int>(allocator, 1);
+        StackToken a = store.CheckoutStack("a");
+        StackToken b = store.CheckoutStack("b");
+        (nint, nint) boundsA = store.GetStackBounds(a);
+        store.ReturnStack(a); // cached
+        store.ReturnStack(b); // the cache holds one: b goes to the pool
+        Assert.Equal(0, store.StacksCheckedOut);
+        Assert.Equal((1, 2L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().TotalCheckouts));
+
+        StackToken c = store.CheckoutStack("c");
+        Assert.Equal(boundsA, store.GetStackBounds(c));
+        Assert.Equal((1, 2L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().TotalCheckouts));
+        StackToken d = store.CheckoutStack("d"); // cache empty: from the pool
+        Assert.Equal((2, 3L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().TotalCheckouts));
+        Assert.Equal(2, store.StacksCheckedOut);
+        store.ReturnStack(c);
+        store.ReturnStack(d);
+        Assert.Equal(1, store.IntoData());
+        Assert.Equal(new StackPoolStatistics(3, 0, 2, 3, 0, 0, allocator.GetStackStatistics().ResidentBytes), allocator.GetStackStatistics());
+    }
+
+    [Fact]
+    public void Without_the_cache_every_return_goes_to_the_pool()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
+        using var store = new Store<int>(allocator, 1);
+        store.ReturnStack(store.CheckoutStack("a"));
+        Assert.Equal(0, allocator.GetStackStatistics().InUse);
+        store.ReturnStack(store.CheckoutStack("b"));
+        Assert.Equal((0, 2L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().TotalCheckouts));
+    }
+
+    [Fact]
+    public void IntoData_is_refused_while_stacks_are_out_and_the_store_stays_usable()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 3, cache: true);
+        var store = new Store<string>(allocator, "payload");
+        StackToken a = store.CheckoutStack("first");
+        StackToken b = store.CheckoutStack("second");
+        SlotToken slot = store.CheckoutMemory();
+
+        StacksCheckedOutException refused = Assert.Throws<StacksCheckedOutException>(() => store.IntoData());
+        Assert.Equal(["first", "second"], refused.Owners.Order());
+        Assert.Equal(2, refused.Count);
+        Assert.Equal("payload", store.Data);
+        Assert.Equal(2, store.StacksCheckedOut);
+        Assert.Equal(1, store.SlotsCheckedOut);
+        Assert.Equal(16 * Page, store.GetAccessibleBytes(slot));
+
+        store.ReturnStack(a);
+        Assert.Equal(["second"], Assert.Throws<StacksCheckedOutException>(() => store.IntoData()).Owners);
+        store.ReturnStack(b);
+        Assert.Equal("payload", store.IntoData());
+        Assert.Equal(0, allocator.GetStackStatistics().InUse); // the cached stack went back too
+        Assert.Equal(0, allocator.GetMemoryStatistics().InUse);
+        Assert.Equal(0, allocator.GetStackStatistics().RefusedReturns);
+        Assert.Equal(0, allocator.GetMemoryStatistics().RefusedReturns);
+        store.Dispose(); // after IntoData: nothing left to do
+        Assert.Throws<InvalidOperationException>(() => store.Data);
+    }
+
+    [Fact]
+    public void Dispose_returns_raw_stacks_the_cached_stack_and_every_slot_once()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 3, cache: true, slots: 3);
+        var store = new Store<int>(allocator, 1);
+        StackToken cached = store.CheckoutStack("cached");
+        store.CheckoutStack("raw");
+        store.ReturnStack(cached);
+        store.CheckoutInstance();
+        store.CheckoutInstance();
+        store.CheckoutMemory();
+        Assert.Equal(5, allocator.DescribeLiveCheckouts().Count); // the cached stack counts as out of its pool
+        Assert.Equal((1, 3), (store.StacksCheckedOut, store.SlotsCheckedOut));
+
+        store.Dispose();
+        store.Dispose();
+
+        Assert.Empty(allocator.DescribeLiveCheckouts());
+        Assert.Equal((0, 0L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().RefusedReturns));
+        Assert.Equal((0, 0L), (allocator.GetInstanceStatistics().InUse, allocator.GetInstanceStatistics().RefusedReturns));
+        Assert.Equal((0, 0L), (allocator.GetMemoryStatistics().InUse, allocator.GetMemoryStatistics().RefusedReturns));
+        Assert.Equal(0, allocator.AbandonedStores);
+        Assert.Throws<ObjectDisposedException>(() => store.Data);
+    }
+
+    [Fact]
+    public void Live_checkouts_name_their_store_and_owner()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
+        using var store = new Store<int>(allocator, 1);
+        StackToken stack = store.CheckoutStack("worker");
+        SlotToken slot = store.CheckoutInstance();
+        IReadOnlyList<string> live = allocator.DescribeLiveCheckouts();
+        Assert.Equal(2, live.Count);
+        Assert.Matches($"^stack \\d: Store {store.Id} \\('worker'\\)$", live[0]);
+        Assert.Matches($"^instances slot \\d: Store {store.Id}$", live[1]);
+        store.ReturnStack(stack);
+        store.ReturnSlot(slot);
+        Assert.Empty(allocator.DescribeLiveCheckouts());
+    }
+
+    [Fact]
+    public void Store_ids_are_unique_and_carried_by_their_tokens()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small();
+        using var first = new Store<int>(allocator, 1);
+        using var second = new Store<int>(allocator, 2);
+        Assert.True(first.Id > 0);
+        Assert.True(second.Id > first.Id);
+        Assert.Same(allocator, first.Allocator);
+        Assert.Equal(second.Id, second.CheckoutStack("x").StoreId);
+        Assert.Equal(first.Id, first.CheckoutInstance().StoreId);
+    }
+
+    [Fact]
+    public void Data_is_returned_by_reference()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small();
+        using var store = new Store<int>(allocator, 1);
+        store.Data = 41;
+        store.Data++;
+        Assert.Equal(42, store.Data);
+        Assert.Equal(42, store.IntoData());
+    }
+
+    [Fact]
+    public void Arguments_are_checked_before_anything_is_checked_out()
+    {
+        Assert.Throws<ArgumentNullException>(() => new Store<int>(null!, 1));
+        using PoolingAllocator allocator = TestAllocators.Small(slots: 2);
+        using var store = new Store<int>(allocator, 1);
+        Assert.Throws<ArgumentNullException>(() => store.CheckoutStack(null!));
+        nuint memorySize = 16 * Page, instanceSize = 4 * Page;
+        foreach (nuint bad in new[] { memorySize + Page, Page / 2, Page + 1, nuint.MaxValue })
+        {
+            Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.CheckoutMemory(accessibleBytes: bad)).ParamName);
+        }
+        Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.CheckoutInstance(accessibleBytes: instanceSize + Page)).ParamName);
+        Assert.Equal(0, store.SlotsCheckedOut);
+        Assert.Equal(0, allocator.GetMemoryStatistics().TotalCheckouts);
+
+        SlotToken whole = store.CheckoutMemory(accessibleBytes: memorySize);
+        SlotToken none = store.CheckoutMemory(accessibleBytes: 0);
+        Assert.Equal(memorySize, store.GetAccessibleBytes(whole));
+        Assert.Equal(0u, store.GetAccessibleBytes(none));
+        Assert.Equal(instanceSize, store.GetAccessibleBytes(store.CheckoutInstance()));
+        Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(none, memorySize + Page)).ParamName);
+        Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(none, Page + 1)).ParamName);
+        Assert.Equal(-1, store.TryGrowMemory(none, memorySize + Page));
+        Assert.Throws<ArgumentOutOfRangeException>(() => store.TryGrowMemory(none, Page + 1));
+        Assert.Equal(0, store.TryGrowMemory(none, Page));
+        store.GrowMemory(none, 2 * Page);
+        Assert.Equal(2 * Page, store.GetAccessibleBytes(none));
+        Assert.Throws<ArgumentOutOfRangeException>(() => store.GetSlotMemory(none, 0, -1));
+    }
+
+    [Fact]
+    public unsafe void Slot_memory_spans_cover_the_accessible_prefix_up_to_the_first_guard()
+    {
+        var options = TestAllocators.SmallOptions() with
+        {
+            Memories = new SlotPoolOptions { MaxSlots = 1, SlotSize = 16 * Page, GuardRanges = [new SlotGuardRange(6 * Page, Page)] },
+        };
+        using var allocator = new PoolingAllocator(options);
+        using var store = new Store<int>(allocator, 1);
+        SlotToken small = store.CheckoutMemory(accessibleBytes: 4 * Page);
+        Span<byte> memory = store.GetSlotMemory(small);
+        Assert.Equal(4 * (int)Page, memory.Length);
+        Assert.Equal(store.GetSlotAddress(small), (nint)Unsafe.AsPointer(ref memory[0]));
+        store.GrowMemory(small, 10 * Page);
+        Assert.Equal(6 * (int)Page, store.GetSlotMemory(small).Length); // stops at the guard
+        Span<byte> window = store.GetSlotMemory(small, 7 * Page, 3 * (int)Page);
+        Assert.Equal(store.GetSlotAddress(small) + 7 * (nint)Page, (nint)Unsafe.AsPointer(ref window[0]));
+        window.Fill(9);
+        Assert.Throws<ArgumentOutOfRangeException>(() => store.GetSlotMemory(small, 5 * Page, 2 * (int)Page));
+        Assert.Equal(0, store.GetSlotMemory(small, 10 * Page, 0).Length);
+    }
+}

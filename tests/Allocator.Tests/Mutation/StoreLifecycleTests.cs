@@ -150,7 +150,9 @@ public sealed class StoreLifecycleTests
         nuint memorySize = 16 * Page, instanceSize = 4 * Page;
         foreach (nuint bad in new[] { memorySize + Page, Page / 2, Page + 1, nuint.MaxValue })
         {
-            Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.CheckoutMemory(accessibleBytes: bad)).ParamName);
+            ArgumentOutOfRangeException refused = Assert.Throws<ArgumentOutOfRangeException>(() => store.CheckoutMemory(accessibleBytes: bad));
+            Assert.Equal("accessibleBytes", refused.ParamName);
+            Assert.Contains($"Must be a page multiple no larger than the memories slot size ({memorySize})", refused.Message);
         }
         Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.CheckoutInstance(accessibleBytes: instanceSize + Page)).ParamName);
         Assert.Equal(0, store.SlotsCheckedOut);
@@ -164,7 +166,7 @@ public sealed class StoreLifecycleTests
         Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(none, memorySize + Page)).ParamName);
         Assert.Equal("accessibleBytes", Assert.Throws<ArgumentOutOfRangeException>(() => store.GrowMemory(none, Page + 1)).ParamName);
         Assert.Equal(-1, store.TryGrowMemory(none, memorySize + Page));
-        Assert.Throws<ArgumentOutOfRangeException>(() => store.TryGrowMemory(none, Page + 1));
+        Assert.Contains("Must be a page multiple.", Assert.Throws<ArgumentOutOfRangeException>(() => store.TryGrowMemory(none, Page + 1)).Message);
         Assert.Equal(0, store.TryGrowMemory(none, Page));
         store.GrowMemory(none, 2 * Page);
         Assert.Equal(2 * Page, store.GetAccessibleBytes(none));
@@ -191,5 +193,49 @@ public sealed class StoreLifecycleTests
         window.Fill(9);
         Assert.Throws<ArgumentOutOfRangeException>(() => store.GetSlotMemory(small, 5 * Page, 2 * (int)Page));
         Assert.Equal(0, store.GetSlotMemory(small, 10 * Page, 0).Length);
+    }
+
+    [Fact]
+    public void An_image_may_end_exactly_where_an_interior_guard_starts_but_not_reach_into_it()
+    {
+        var options = TestAllocators.SmallOptions() with
+        {
+            Memories = new SlotPoolOptions { MaxSlots = 2, SlotSize = 16 * Page, GuardRanges = [new SlotGuardRange(4 * Page, Page)] },
+        };
+        using var allocator = new PoolingAllocator(options);
+        using var store = new Store<int>(allocator, 1);
+        byte[] fits = new byte[4 * Page];
+        fits[^1] = 7;
+        using MemoryImage upToGuard = MemoryImage.Create(fits);
+        SlotToken slot = store.CheckoutMemoryFromImage(upToGuard, 8 * Page);
+        Assert.Equal(7, store.GetSlotMemory(slot, 4 * Page - 1, 1)[0]);
+
+        using MemoryImage intoGuard = MemoryImage.Create(new byte[4 * Page + 1]);
+        ArgumentException overlaps = Assert.Throws<ArgumentException>(() => store.CheckoutMemoryFromImage(intoGuard, 8 * Page));
+        Assert.Equal("image", overlaps.ParamName);
+        Assert.Contains($"The image spans [0, {5 * Page}), which overlaps an interior guard range of the memories slots at {4 * Page}", overlaps.Message);
+
+        ArgumentOutOfRangeException tooSmall = Assert.Throws<ArgumentOutOfRangeException>(() => store.CheckoutMemoryFromImage(upToGuard, 2 * Page));
+        Assert.Equal("accessibleBytes", tooSmall.ParamName);
+        Assert.Contains($"The image spans {4 * Page} bytes of memory; at least that many must be accessible.", tooSmall.Message);
+        Assert.Equal(1, store.SlotsCheckedOut);
+    }
+
+    [Fact]
+    public void A_prefix_of_two_gibibytes_or_more_is_refused_as_one_span_but_reachable_in_windows()
+    {
+        var options = TestAllocators.SmallOptions() with
+        {
+            Memories = new SlotPoolOptions { MaxSlots = 1, SlotSize = (nuint)(1UL << 31) },
+        };
+        using var allocator = new PoolingAllocator(options);
+        using var store = new Store<int>(allocator, 1);
+        SlotToken big = store.CheckoutMemory(accessibleBytes: (nuint)(1UL << 31));
+        InvalidOperationException refused = Assert.Throws<InvalidOperationException>(() => store.GetSlotMemory(big));
+        Assert.Contains($"The slot's first {1UL << 31} accessible bytes do not fit a span", refused.Message);
+        Assert.Equal(1, store.GetSlotMemory(big, (nuint)(1UL << 31) - 1, 1).Length);
+        store.ReturnSlot(big);
+        SlotToken smaller = store.CheckoutMemory(accessibleBytes: (nuint)(1UL << 31) - Page);
+        Assert.Equal(int.MaxValue - (int)Page + 1, store.GetSlotMemory(smaller).Length);
     }
 }

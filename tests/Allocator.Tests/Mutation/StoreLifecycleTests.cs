@@ -67,6 +67,7 @@ public sealed class StoreLifecycleTests
         Assert.Equal(["second"], Assert.Throws<StacksCheckedOutException>(() => store.IntoData()).Owners);
         store.ReturnStack(b);
         Assert.Equal("payload", store.IntoData());
+        Assert.Equal((0, 0), (store.StacksCheckedOut, store.SlotsCheckedOut));
         Assert.Equal(0, allocator.GetStackStatistics().InUse); // the cached stack went back too
         Assert.Equal(0, allocator.GetMemoryStatistics().InUse);
         Assert.Equal(0, allocator.GetStackStatistics().RefusedReturns);
@@ -92,6 +93,7 @@ public sealed class StoreLifecycleTests
         store.Dispose();
         store.Dispose();
 
+        Assert.Equal((0, 0), (store.StacksCheckedOut, store.SlotsCheckedOut));
         Assert.Empty(allocator.DescribeLiveCheckouts());
         Assert.Equal((0, 0L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().RefusedReturns));
         Assert.Equal((0, 0L), (allocator.GetInstanceStatistics().InUse, allocator.GetInstanceStatistics().RefusedReturns));

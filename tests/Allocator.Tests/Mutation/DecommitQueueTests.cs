@@ -145,6 +145,26 @@ public sealed class DecommitQueueTests
         Assert.Equal(["reset 0", "free 0"], target.Log);
     }
 
+    [Fact]
+    public async Task FlushAll_goes_round_again_for_slots_returned_while_it_flushed()
+    {
+        using var resetting = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var target = new RecordingTarget();
+        var queue = new DecommitQueue(target, batchSize: 3);
+        queue.Enqueue(0);
+        target.Gate = (resetting, release);
+        var flushing = Task.Run(queue.FlushAll);
+        Assert.True(resetting.Wait(TimeSpan.FromSeconds(30)));
+        target.Gate = null;
+        queue.Enqueue(5); // returned while 0 is being reset: pending, the batch not full
+        Assert.Equal(1, queue.Pending);
+        release.Set();
+        await flushing.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, queue.Pending);
+        Assert.Equal(["reset 0", "free 0", "reset 5", "free 5"], target.Log);
+    }
+
     private sealed class RecordingTarget : IDecommitTarget
     {
         private readonly object _lock = new();

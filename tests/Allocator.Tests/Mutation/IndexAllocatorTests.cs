@@ -196,6 +196,42 @@ public sealed class IndexAllocatorTests
         Assert.Equal(index, warm);
     }
 
+    [Fact]
+    public void Forgetting_keys_when_none_is_warm_changes_nothing()
+    {
+        var indices = new IndexAllocator(3, maxWarm: 2);
+        indices.ForgetAllKeys();
+        Assert.Equal((3, 0), (indices.FreeCount, indices.WarmCount));
+        Assert.Equal(0, Take(indices, KeyA));
+    }
+
+    [Fact]
+    public void Slot_zero_pushed_out_of_the_warm_list_goes_cold_and_is_not_lost()
+    {
+        var indices = new IndexAllocator(2, maxWarm: 1);
+        int[] slots = [Take(indices, null), Take(indices, null)];
+        Assert.Equal([0, 1], slots);
+        indices.Free(0, KeyA);
+        indices.Free(1, KeyB); // pushes slot 0 (A) out: it must go cold, not vanish
+        Assert.Equal((2, 1), (indices.FreeCount, indices.WarmCount));
+        Assert.Equal(0, Take(indices, KeyC));
+        Assert.Equal(1, Take(indices, KeyB, expectHit: true));
+        Assert.False(indices.TryAllocate(null, out _, out _));
+    }
+
+    [Fact]
+    public void Taking_the_oldest_slot_of_a_key_keeps_its_newer_slot_zero_warm()
+    {
+        var indices = new IndexAllocator(2, maxWarm: 2);
+        Take(indices, null);
+        Take(indices, null);
+        indices.Free(1, KeyA);
+        indices.Free(0, KeyA); // A's list: 0 -> 1; LRU: 1, 0
+        Assert.Equal(1, Take(indices, KeyB)); // no cold slot: the oldest warm one, A's tail, whose previous is slot 0
+        Assert.True(indices.TryAllocateWarm(KeyA, out int index));
+        Assert.Equal(0, index);
+    }
+
     private static int Take(IndexAllocator indices, object? key, bool expectHit = false)
     {
         Assert.True(indices.TryAllocate(key, out int index, out bool hit));

@@ -159,6 +159,35 @@ public sealed class StoreTokenJudgingTests
         Assert.False(other.Equals(slot));
     }
 
+    [Fact]
+    public void Tokens_of_different_checkouts_hash_apart()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 4, cache: true, slots: 4);
+        using var store = new Store<int>(allocator, 1);
+        var stackHashes = new HashSet<int>();
+        var slotHashes = new HashSet<int>();
+        for (int i = 0; i < 16; i++)
+        {
+            StackToken stack = store.CheckoutStack("s");
+            SlotToken slot = store.CheckoutInstance();
+            stackHashes.Add(stack.GetHashCode());
+            slotHashes.Add(slot.GetHashCode());
+            store.ReturnStack(stack);
+            store.ReturnSlot(slot);
+        }
+        // Each checkout is a new lease; their hashes spread (a constant hash would make every token collide).
+        Assert.True(stackHashes.Count > 1);
+        Assert.True(slotHashes.Count > 1);
+    }
+
+    [Fact]
+    public void A_pooled_slot_is_valid_only_when_it_names_a_checkout()
+    {
+        Assert.False(default(Pooling.PooledSlot).IsValid);
+        Assert.True(new Pooling.PooledSlot(0, 1, 0).IsValid);
+        Assert.False(default(Pooling.PooledStack).IsValid);
+    }
+
     private static void AssertStackRefused(string member, Store<int> store, StackToken token, InvalidTokenReason reason, string described)
     {
         if (member == "TryReturnStack")

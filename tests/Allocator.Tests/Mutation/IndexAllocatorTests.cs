@@ -232,6 +232,20 @@ public sealed class IndexAllocatorTests
         Assert.Equal(0, index);
     }
 
+    [Fact]
+    public void Taking_a_keys_newest_slot_makes_slot_zero_behind_it_the_new_head()
+    {
+        var indices = new IndexAllocator(2, maxWarm: 2);
+        Take(indices, null);
+        Take(indices, null);
+        indices.Free(0, KeyA);
+        indices.Free(1, KeyA); // A's list: 1 -> 0
+        Assert.Equal(1, Take(indices, KeyA, expectHit: true));
+        Assert.Equal(0, Take(indices, KeyA, expectHit: true));
+        Assert.False(indices.TryAllocateWarm(KeyA, out _));
+        Assert.Equal((0, 0), (indices.FreeCount, indices.WarmCount));
+    }
+
     private static int Take(IndexAllocator indices, object? key, bool expectHit = false)
     {
         Assert.True(indices.TryAllocate(key, out int index, out bool hit));

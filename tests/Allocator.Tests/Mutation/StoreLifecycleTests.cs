@@ -172,7 +172,9 @@ public sealed class StoreLifecycleTests
         Assert.Equal(0, store.TryGrowMemory(none, Page));
         store.GrowMemory(none, 2 * Page);
         Assert.Equal(2 * Page, store.GetAccessibleBytes(none));
-        Assert.Throws<ArgumentOutOfRangeException>(() => store.GetSlotMemory(none, 0, -1));
+        ArgumentOutOfRangeException negative = Assert.Throws<ArgumentOutOfRangeException>(() => store.GetSlotMemory(whole, 0, -1));
+        Assert.Equal("length", negative.ParamName);
+        Assert.Equal(-1, negative.ActualValue);
     }
 
     [Fact]

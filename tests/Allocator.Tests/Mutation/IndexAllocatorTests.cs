@@ -235,15 +235,18 @@ public sealed class IndexAllocatorTests
     [Fact]
     public void Taking_a_keys_newest_slot_makes_slot_zero_behind_it_the_new_head()
     {
-        var indices = new IndexAllocator(2, maxWarm: 2);
+        var indices = new IndexAllocator(3, maxWarm: 3);
+        Take(indices, null);
         Take(indices, null);
         Take(indices, null);
         indices.Free(0, KeyA);
         indices.Free(1, KeyA); // A's list: 1 -> 0
+        indices.Free(2, KeyB); // keeps a warm slot around, so the lookups below are not skipped
         Assert.Equal(1, Take(indices, KeyA, expectHit: true));
         Assert.Equal(0, Take(indices, KeyA, expectHit: true));
         Assert.False(indices.TryAllocateWarm(KeyA, out _));
-        Assert.Equal((0, 0), (indices.FreeCount, indices.WarmCount));
+        Assert.Equal((1, 1), (indices.FreeCount, indices.WarmCount));
+        Assert.Equal(2, Take(indices, KeyB, expectHit: true));
     }
 
     private static int Take(IndexAllocator indices, object? key, bool expectHit = false)

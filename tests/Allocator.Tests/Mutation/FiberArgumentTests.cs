@@ -49,7 +49,7 @@ public sealed class FiberArgumentTests
         using var cancelled = new CancellationTokenSource();
         cancelled.Cancel();
         OperationCanceledException refused = await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await fiber.RunAsync(cancelled.Token));
-        Assert.Equal("Fiber 'early' was cancelled.", refused.Message);
+        Assert.Equal("Fiber 'early' was cancelled by its run's token.", refused.Message);
         Assert.Equal(cancelled.Token, refused.CancellationToken);
         Assert.Equal(FiberState.Cancelled, fiber.State);
         Assert.Equal((0, 0L), (allocator.GetStackStatistics().InUse, allocator.GetStackStatistics().RefusedReturns));

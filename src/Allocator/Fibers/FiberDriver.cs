@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
-using System.Threading.Tasks.Sources;
 using Allocator.Stores;
 
 namespace Allocator.Fibers;
@@ -21,18 +20,12 @@ namespace Allocator.Fibers;
 /// any host function, so once Cancel has returned, none starts for this fiber.</para>
 /// <para>Invariant: Finished ⇒ the context is closed and the lease has been returned or revoked.</para>
 /// </remarks>
-internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
+internal sealed class FiberDriver : IStackHolder
 {
     private const int Idle = 0;
     private const int Busy = 1;
     private const int Finished = 2;
     private const int AwaitingHost = 3;
-
-    // A run waiting for a pending host call: who ends the wait first, the host task or a cancel.
-    private const int NotWaiting = 0;
-    private const int Waiting = 1;
-    private const int HostWon = 2;
-    private const int CancelWon = 3;
 
     private StackLease? _lease;
     private nint _context;
@@ -42,13 +35,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     private int _driven;
     private int _cancelRequested;
     private bool _revoked;
-    // The wait for a pending host call allocates nothing: the driver itself is the value task source its run awaits
-    // (completed once per wait, by the winner of _hostWaitState), and the host task's continuation is one cached
-    // delegate. Wasmtime polls a pending host future the same way, without a new allocation per call.
-    private ManualResetValueTaskSourceCore<bool> _hostWait;
-    private ValueTask<long> _pendingHost;
-    private int _hostWaitState;
-    private readonly Action _onHostEnded;
+    private TaskCompletionSource? _cancelSignal;
     private CancellationTokenSource? _hostCancellation;
     private volatile FiberState _state;
     private FiberEpoch? _epoch;
@@ -59,7 +46,6 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     {
         Name = name;
         HostFunctions = hostFunctions;
-        _onHostEnded = OnHostEnded;
     }
 
     private enum StepOutcome { Completed, HostCall, Yield }
@@ -223,7 +209,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             _revoked = true;
             _lease = null;
             _state = FiberState.Cancelled;
-            TryWakeForCancel(); // a resurrected run waiting on its host call wakes up
+            Volatile.Read(ref _cancelSignal)?.TrySetResult(); // a resurrected run waiting on its host call wakes up
         }
         return true;
     }
@@ -265,7 +251,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
                     default:
                         ValueTask<long> pending = StartHost(call, cancellationToken);
                         resumeValue = pending.IsCompleted ? HostResult(pending, cancellationToken)
-                            : AfterHostWait(await WaitForHostOrCancel(pending).ConfigureAwait(false), cancellationToken);
+                            : await AwaitHostAsync(pending.AsTask(), cancellationToken).ConfigureAwait(false);
                         break;
                 }
             }
@@ -313,107 +299,47 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         }
     }
 
-    /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: true when the host
-    /// task ended first, false when a cancel (or the Store's finalizer) did. Ownership goes to AwaitingHost for the
-    /// wait, so nothing else resumes the fiber while the host task may still write to guest memory.</summary>
-    private ValueTask<bool> WaitForHostOrCancel(ValueTask<long> pending)
+    /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: then the run gives
+    /// up, and the host task keeps the fiber (its stack and the Store's slots) until it ends, when the guest is
+    /// unwound and everything goes back (<see cref="EndAfterHost"/>).</summary>
+    private async Task<nint> AwaitHostAsync(Task<long> host, CancellationToken cancellationToken)
     {
-        Debug.Assert(Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref _hostWaitState) == NotWaiting);
+        Debug.Assert(Volatile.Read(ref _ownership) == Busy);
         _state = FiberState.Suspended;
-        _pendingHost = pending;
-        _hostWait.Reset();
-        Interlocked.Exchange(ref _hostWaitState, Waiting); // a full fence: RequestCancel sets its flag, then looks here
         Volatile.Write(ref _busyThread, 0);
         Volatile.Write(ref _ownership, AwaitingHost);
-        // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it ends the wait, or,
-        // when a cancel ended it first, the fiber (EndAfterHost).
-        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onHostEnded);
-        if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
+        if (!CancelRequested)
         {
-            TryWakeForCancel();
+            await Task.WhenAny(host, CancelSignal()).ConfigureAwait(false);
         }
-        return new ValueTask<bool>(this, _hostWait.Version);
-    }
-
-    /// <summary>The run's side after the wait: the host call's result when the host task won; otherwise the run gives
-    /// up, and the host task keeps the fiber (its stack and the Store's slots) until it ends, when the guest is unwound
-    /// and everything goes back (<see cref="EndAfterHost"/>).</summary>
-    private nint AfterHostWait(bool hostWon, CancellationToken cancellationToken)
-    {
-        if (!hostWon)
+        if (Volatile.Read(ref _ownership) == Finished)
         {
-            // No state write here: the host task may already have ended the fiber (EndAfterHost) on another thread,
-            // and the state reads Cancelling from the cancel until that end anyway.
-            throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer, or cancelled
-        }
-        Volatile.Write(ref _hostWaitState, NotWaiting);
-        if (Volatile.Read(ref _ownership) == Finished || !TakeBackFromHost())
-        {
-            _ = TryObserve(_pendingHost);
             throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer
         }
-        return HostResult(_pendingHost, cancellationToken);
-    }
-
-    /// <summary>The host task's continuation: ends the run's wait, or, when a cancel ended it first, the fiber.</summary>
-    private void OnHostEnded()
-    {
-        int seen = Interlocked.CompareExchange(ref _hostWaitState, HostWon, Waiting);
-        if (seen == Waiting)
+        if (!host.IsCompleted)
         {
-            _hostWait.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
-            _hostWait.SetResult(true);
-            return;
+            _state = FiberState.Cancelling;
+            _ = host.ContinueWith(static (task, state) => ((FiberDriver)state!).EndAfterHost(task), this,
+                CancellationToken.None, TaskContinuationOptions.DenyChildAttach, TaskScheduler.Default);
+            throw Cancelled(cancellationToken);
         }
-        Debug.Assert(seen == CancelWon);
-        Volatile.Write(ref _hostWaitState, NotWaiting);
-        EndAfterHost();
-    }
-
-    /// <summary>Ends a run's wait for its host task because of a cancel; false when the host task ended it first.</summary>
-    private bool TryWakeForCancel()
-    {
-        if (Interlocked.CompareExchange(ref _hostWaitState, CancelWon, Waiting) != Waiting)
+        if (!TakeBackFromHost())
         {
-            return false;
+            throw EndedWhileSuspended(cancellationToken);
         }
-        // Cancel must not run the run's continuation (or user code after it) inline.
-        _hostWait.RunContinuationsAsynchronously = true;
-        _hostWait.SetResult(false);
-        return true;
+        return HostResult(new ValueTask<long>(host), cancellationToken);
     }
 
     /// <summary>The host task a cancelled run gave up on has ended: now nothing can write to the guest's memory on
     /// its behalf, so the guest is told its call was cancelled, unwinds, and the stack goes back (a deferred return).</summary>
-    private void EndAfterHost()
+    private void EndAfterHost(Task<long> host)
     {
-        _ = TryObserve(_pendingHost); // observed: nobody awaits a task the run gave up on
+        _ = host.Exception; // observed: nobody awaits a task the run gave up on
         if (TakeBackFromHost())
         {
             UnwindOwned(FiberState.Cancelled, deferred: true);
         }
     }
-
-    /// <summary>Reads a completed host call's outcome once (as a value task source requires), ignoring a failure.</summary>
-    private static bool TryObserve(ValueTask<long> completed)
-    {
-        try
-        {
-            _ = completed.Result;
-            return true;
-        }
-        catch (Exception)
-        {
-            return false;
-        }
-    }
-
-    bool IValueTaskSource<bool>.GetResult(short token) => _hostWait.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _hostWait.GetStatus(token);
-
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _hostWait.OnCompleted(continuation, state, token, flags);
 
     /// <summary>The host task has ended: AwaitingHost to Busy. False only for a fiber revoked by its Store's
     /// finalizer, which a task can outlive only through resurrection; its context is gone and must not be touched.</summary>
@@ -617,7 +543,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         {
             Interlocked.Decrement(ref _contextWriters);
         }
-        TryWakeForCancel();
+        Volatile.Read(ref _cancelSignal)?.TrySetResult();
         if (Volatile.Read(ref _hostCancellation) is { } source)
         {
             CancelHostToken(source);
@@ -628,6 +554,21 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     {
         // Callbacks run on the thread pool: Cancel must neither run user code inline nor fail because of it.
         _ = source.CancelAsync();
+    }
+
+    private Task CancelSignal()
+    {
+        TaskCompletionSource? signal = Volatile.Read(ref _cancelSignal);
+        if (signal is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            signal = Interlocked.CompareExchange(ref _cancelSignal, created, null) ?? created;
+        }
+        if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
+        {
+            signal.TrySetResult();
+        }
+        return signal.Task;
     }
 
     private FiberState EndFor(Exception ex, CancellationToken cancellationToken) =>

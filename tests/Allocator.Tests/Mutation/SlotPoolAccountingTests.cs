@@ -13,8 +13,13 @@ public sealed class SlotPoolAccountingTests
     private static SlotPool NewPool(SlotKind kind = SlotKind.Memory, int slots = 3, int warm = 0, int batch = 1, nuint keep = 0, SlotGuardRange[]? guards = null) =>
         TestPools.Slots(kind, new SlotPoolOptions
         {
-            MaxSlots = slots, SlotSize = 16 * Page, GuardSize = 4 * Page, KeepResident = keep, MaxUnusedWarmSlots = warm,
-            DecommitBatchSize = batch, GuardRanges = guards ?? [],
+            MaxSlots = slots,
+            SlotSize = 16 * Page,
+            GuardSize = 4 * Page,
+            KeepResident = keep,
+            MaxUnusedWarmSlots = warm,
+            DecommitBatchSize = batch,
+            GuardRanges = guards ?? [],
         });
 
     [Fact]

@@ -16,7 +16,9 @@ public sealed class SlotPoolEdgeTests
     {
         using SlotPool pool = TestPools.Slots(SlotKind.Memory, new SlotPoolOptions
         {
-            MaxSlots = 1, SlotSize = 16 * Page, GuardRanges = [new SlotGuardRange(10 * Page, Page), new SlotGuardRange(4 * Page, Page)],
+            MaxSlots = 1,
+            SlotSize = 16 * Page,
+            GuardRanges = [new SlotGuardRange(10 * Page, Page), new SlotGuardRange(4 * Page, Page)],
         });
         Assert.Equal(4 * Page, pool.NextGuardAtOrAfter(0));
         Assert.Equal(10 * Page, pool.NextGuardAtOrAfter(5 * Page));
@@ -44,7 +46,9 @@ public sealed class SlotPoolEdgeTests
     {
         using SlotPool pool = TestPools.Slots(SlotKind.Memory, new SlotPoolOptions
         {
-            MaxSlots = 1, SlotSize = 8 * Page, GuardRanges = [new SlotGuardRange(2 * Page, Page)],
+            MaxSlots = 1,
+            SlotSize = 8 * Page,
+            GuardRanges = [new SlotGuardRange(2 * Page, Page)],
         });
         PooledSlot slot = pool.Rent();
         ArgumentOutOfRangeException outside = Assert.Throws<ArgumentOutOfRangeException>(() => pool.GetAccessibleRange(slot, 7 * Page, 2 * Page));

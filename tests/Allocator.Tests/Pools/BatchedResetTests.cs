@@ -16,7 +16,10 @@ public sealed class BatchedResetTests : IDisposable
 
     private static SlotPool Pool() => TestPools.Slots(SlotKind.Memory, new SlotPoolOptions
     {
-        MaxSlots = 8, SlotSize = 8 * Page, GuardSize = 2 * Page, DecommitBatchSize = 4,
+        MaxSlots = 8,
+        SlotSize = 8 * Page,
+        GuardSize = 2 * Page,
+        DecommitBatchSize = 4,
     });
 
     private void Record(VirtualMemoryOperation? fail = null) => VirtualMemoryFaults.Hook = (operation, size) =>

@@ -37,6 +37,11 @@ public sealed class WrittenPageResetTests : IDisposable
         new MemoryImageSegment(100, Enumerable.Range(0, (int)Page * 2).Select(i => (byte)(i * 3 + 1)).ToArray()),
     ]);
 
+    /// <summary>A memory of <paramref name="pages"/> pages, from <paramref name="image"/> or plain.</summary>
+    private static SlotToken Checkout(Store<int> store, MemoryImage? image, int pages) => image is null
+        ? store.CheckoutMemory(accessibleBytes: (nuint)pages * Page)
+        : store.CheckoutMemoryFromImage(image, (nuint)pages * Page);
+
     private static byte[] Expected(MemoryImage? image, int length)
     {
         byte[] expected = new byte[length];
@@ -68,7 +73,7 @@ public sealed class WrittenPageResetTests : IDisposable
         using PoolingAllocator allocator = Allocator(keepResident: (nuint)ScanPages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        SlotToken slot = Checkout(store, withImage ? image : null, pages);
         Span<byte> memory = store.GetSlotMemory(slot);
         memory[5] = 0xFE;                              // inside the image's first page (or plain memory)
         memory[(int)Page + 7] = 0xFE;                  // the image's second page
@@ -81,7 +86,7 @@ public sealed class WrittenPageResetTests : IDisposable
             Assert.DoesNotContain(VirtualMemoryOperation.Discard, _calls);
         }
         VirtualMemoryFaults.Hook = null;
-        slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        slot = Checkout(store, withImage ? image : null, pages);
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
@@ -94,13 +99,13 @@ public sealed class WrittenPageResetTests : IDisposable
         using PoolingAllocator allocator = Allocator(keepResident: (nuint)ScanPages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        SlotToken slot = Checkout(store, withImage ? image : null, pages);
         store.GetSlotMemory(slot).Fill(0xFE);
         CountCalls();
         store.ReturnSlot(slot);
         Assert.Contains(VirtualMemoryOperation.Discard, _calls);
         VirtualMemoryFaults.Hook = null;
-        slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        slot = Checkout(store, withImage ? image : null, pages);
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 
@@ -113,14 +118,14 @@ public sealed class WrittenPageResetTests : IDisposable
         using PoolingAllocator allocator = Allocator(keepResident: (nuint)pages * Page, pages);
         using MemoryImage image = Image();
         using var store = new Store<int>(allocator, 0);
-        SlotToken slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        SlotToken slot = Checkout(store, withImage ? image : null, pages);
         Span<byte> memory = store.GetSlotMemory(slot);
         for (int page = 0; page < pages; page += 2)
         {
             memory[page * (int)Page + 1] = 0xFE; // many more runs than one scan returns
         }
         store.ReturnSlot(slot);
-        slot = withImage ? store.CheckoutMemoryFromImage(image, (nuint)pages * Page) : store.CheckoutMemory(accessibleBytes: (nuint)pages * Page);
+        slot = Checkout(store, withImage ? image : null, pages);
         Assert.True(store.GetSlotMemory(slot).SequenceEqual(Expected(withImage ? image : null, pages * (int)Page)));
     }
 

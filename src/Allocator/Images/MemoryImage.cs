@@ -72,7 +72,8 @@ public sealed class MemoryImage : IDisposable
     internal bool IsReleased => IsDisposed && (File is null || File.IsReleased);
 
     /// <summary>An image of <paramref name="bytes"/> at the start of the memory.</summary>
-    public static MemoryImage Create(ReadOnlySpan<byte> bytes) => Create([new MemoryImageSegment(0, bytes.ToArray())]);
+    public static MemoryImage Create(ReadOnlySpan<byte> bytes) =>
+        FromSegments([new MemoryImageSegment(0, bytes.ToArray())], copyOnWrite: true, copyBytes: false); // copied once, here
 
     /// <summary>An image of data segments, which may be sparse, overlap or come in any order.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A segment ends beyond the largest memory a pool can have.</exception>
@@ -80,7 +81,12 @@ public sealed class MemoryImage : IDisposable
     public static MemoryImage Create(IEnumerable<MemoryImageSegment> segments) => Create(segments, copyOnWrite: true);
 
     /// <summary>Tests use <paramref name="copyOnWrite"/> = false for the copying path that Windows takes.</summary>
-    internal static MemoryImage Create(IEnumerable<MemoryImageSegment> segments, bool copyOnWrite)
+    internal static MemoryImage Create(IEnumerable<MemoryImageSegment> segments, bool copyOnWrite) =>
+        FromSegments(segments, copyOnWrite, copyBytes: true);
+
+    /// <summary>Checks every segment and keeps the non-empty ones, copying their bytes unless the caller already
+    /// owns a private copy.</summary>
+    private static MemoryImage FromSegments(IEnumerable<MemoryImageSegment> segments, bool copyOnWrite, bool copyBytes)
     {
         ArgumentNullException.ThrowIfNull(segments);
         var owned = new List<MemoryImageSegment>();
@@ -94,7 +100,7 @@ public sealed class MemoryImage : IDisposable
             }
             if (!segment.Bytes.IsEmpty)
             {
-                owned.Add(segment with { Bytes = segment.Bytes.ToArray() });
+                owned.Add(copyBytes ? segment with { Bytes = segment.Bytes.ToArray() } : segment);
             }
         }
         return new MemoryImage(owned.ToArray(), copyOnWrite);

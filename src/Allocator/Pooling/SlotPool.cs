@@ -374,11 +374,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// the image lies beyond the kept bytes.</summary>
     private void ResetSlot(int index)
     {
-        if (TryZeroForDiscard(index, out nuint from, out nuint length))
-        {
-            _reservation.Discard(from, length);
-            return;
-        }
         nuint offset = (nuint)index * _stride;
         if (Volatile.Read(ref _dirty[index]))
         {
@@ -415,7 +410,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         _reservation.Discard(offset + rest, accessible - rest);
     }
 
-    /// <summary>The common reset: a clean slot whose image (if any) stays and lies beyond the kept bytes, with too little
+    /// <summary>The common reset, as <see cref="ResetSlot"/> does it, split so a batch can coalesce the discards: a clean slot whose image (if any) stays and lies beyond the kept bytes, with too little
     /// kept to scan. Zeroes the kept bytes in place; what is left is one discard of [<paramref name="from"/>,
     /// from + <paramref name="length"/>) (reservation offsets) up to the slot's accessible end, which reverts an
     /// image's pages too. False for every other case, with nothing done.</summary>
@@ -443,7 +438,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     void IDecommitTarget.ResetBatch(int[] batch, ref int done)
     {
         nuint runStart = 0, runEnd = 0;
-        int runFirst = done;
         for (int k = done; k < batch.Length; k++)
         {
             int index = batch[k];
@@ -461,17 +455,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             {
                 DiscardRun(runStart, runEnd, k, ref done);
                 runStart = from;
-                runFirst = k;
             }
-            runEnd = from + length;
-            if (length == 0 && !adjacent)
-            {
-                runStart = runEnd = 0;
-                done = k + 1; // nothing to discard: reset already
-            }
+            runEnd = from + length; // an empty run (nothing beyond the kept bytes) discards nothing
         }
         DiscardRun(runStart, runEnd, batch.Length, ref done);
-        Debug.Assert(done == batch.Length && runFirst >= 0);
+        Debug.Assert(done == batch.Length);
     }
 
     /// <summary>Discards one coalesced run; the slots before <paramref name="end"/> count as reset only once it is done.</summary>

@@ -7,7 +7,8 @@ public enum InvalidTokenReason
     WrongOwner,
     /// <summary>The token's checkout has been returned already (double return).</summary>
     AlreadyReturned,
-    /// <summary>The checkout ended without this token: its Store released it (Dispose, IntoData, the finalizer).</summary>
+    /// <summary>The checkout ended and the pool has handed the resource out again since (a pool's verdict on an old
+    /// checkout; a Store that ended refuses its tokens with <see cref="System.ObjectDisposedException"/> instead).</summary>
     Stale,
     /// <summary>The token names no checkout: <c>default</c>, or a stack a fiber holds (only the fiber returns it).</summary>
     Unknown,

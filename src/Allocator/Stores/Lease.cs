@@ -13,9 +13,6 @@ internal abstract class Lease(long storeId)
     /// <summary>True from checkout until the resource goes back; changed only under the owning Store's lock.</summary>
     public bool IsHeld { get; set; } = true;
 
-    /// <summary>How the lease ended when not by its own token: the Store released it (Stale) rather than a return.</summary>
-    public bool EndedByStore { get; set; }
-
     public Lease? Previous { get; set; }
 
     public Lease? Next { get; set; }

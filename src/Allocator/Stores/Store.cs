@@ -258,13 +258,10 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         List<Exception>? failures = null;
         foreach (StackLease lease in held)
         {
-            if (lease.Holder is not { } holder)
-            {
-                continue;
-            }
             try
             {
-                holder.ReleaseStack();
+                // Raw stacks (no holder) go back below, under the lock.
+                lease.Holder?.ReleaseStack();
             }
             catch (Exception ex)
             {
@@ -280,7 +277,6 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 if (lease.Holder is null)
                 {
                     _stacks.Remove(lease);
-                    lease.EndedByStore = true;
                     Collect(ref failures, ReturnToPool(lease.Stack));
                 }
             }
@@ -314,7 +310,6 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 if (lease.Holder is null || lease.Holder.TryRevoke())
                 {
                     _stacks.Remove(lease);
-                    lease.EndedByStore = true;
                     _ = ReturnToPool(lease.Stack);
                 }
             }
@@ -445,7 +440,6 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         foreach (SlotLease lease in _slots.ToArray())
         {
             _slots.Remove(lease);
-            lease.EndedByStore = true;
             try
             {
                 ReturnToPool(lease);
@@ -525,13 +519,15 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
 
     private InvalidTokenReason? JudgeStack(StackToken token) => Judge(token.Lease);
 
-    /// <summary>The one rule for both kinds of token: a lease of this live Store that is still held.</summary>
+    /// <summary>The one rule for both kinds of token: a lease of this live Store that is still held. (No Store-level
+    /// token is ever Stale: leases end by the Store only when it stops being live, and a Store that is not live
+    /// refuses every token before judging it.)</summary>
     private InvalidTokenReason? Judge(Lease? lease)
     {
         ThrowIfNotLive();
         return lease is null ? InvalidTokenReason.Unknown
             : lease.StoreId != Id ? InvalidTokenReason.WrongOwner
-            : !lease.IsHeld ? (lease.EndedByStore ? InvalidTokenReason.Stale : InvalidTokenReason.AlreadyReturned)
+            : !lease.IsHeld ? InvalidTokenReason.AlreadyReturned
             : null;
     }
 

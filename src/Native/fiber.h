@@ -129,6 +129,59 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_should_yield(const allocator_fiber_c
  * the same rule as a host call (yielding or calling the host after that abandons the fiber). */
 ALLOCATOR_FIBER_API int32_t allocator_fiber_yield(allocator_fiber_ctx* ctx);
 
+/* The context switch itself, exported for the inline fast paths below (not for direct use): saves the callee-saved
+ * state of the current context on its stack and its stack pointer in *save_sp, then continues the context whose
+ * stack pointer is load_sp. Entered by call and, on x86-64 System V, left by a jump to the return address the other
+ * side's call pushed. */
+ALLOCATOR_FIBER_API void allocator_fiber_switch_context(void** save_sp, void* load_sp);
+
+/* Inline fast paths of allocator_fiber_resume and allocator_fiber_host_call, with the same contracts. Why they exist:
+ * every switch enters by call and leaves on the other side's stack, so a function that calls the switch and then
+ * returns ends with a ret the return stack buffer mispredicts (it holds the other side's call). Through the two
+ * exported functions a resume/host call round trip makes two such returns, which cost more than the switch itself.
+ * Inlined into the driver's loop and the guest's code, the switch is called from where the work goes on and nothing
+ * returns across it, as with Boost's jump_fcontext. They handle the common case only (a resume of a fiber suspended
+ * in a host call or yield; a host call with no synchronous host, no cancel, no passed deadline) and call the exported
+ * functions for everything else. The C# driver uses the exported functions (P/Invoke); any mix is correct.
+ * Keep them in step with allocator_fiber_resume and allocator_fiber_host_call in fiber.c. */
+static inline int32_t allocator_fiber_resume_inline(allocator_fiber_ctx* ctx, int32_t status, intptr_t value)
+{
+    if (ctx->state != ALLOCATOR_FIBER_HOST_CALL && ctx->state != ALLOCATOR_FIBER_YIELDED) {
+        return allocator_fiber_resume(ctx, status, value); /* first resume, refused states */
+    }
+    ctx->resume_status = status;
+    ctx->value = value;
+    ctx->state = ALLOCATOR_FIBER_RUNNING;
+    allocator_fiber_switch_context(&ctx->parent_sp, ctx->fiber_sp);
+    return ctx->state;
+}
+
+static inline int32_t allocator_fiber_host_call_inline(allocator_fiber_ctx* ctx, int32_t fn_index,
+                                                       const intptr_t* args, int32_t nargs, intptr_t* result)
+{
+    if (ctx->state != ALLOCATOR_FIBER_RUNNING || ctx->cancelled || ctx->cancel_requested || ctx->sync_host != NULL
+        || *ctx->epoch >= ctx->deadline) {
+        return allocator_fiber_host_call(ctx, fn_index, args, nargs, result);
+    }
+    ctx->host_function = fn_index;
+    ctx->host_args = args;
+    ctx->host_arg_count = nargs;
+    ctx->state = ALLOCATOR_FIBER_HOST_CALL;
+    allocator_fiber_switch_context(&ctx->fiber_sp, ctx->parent_sp);
+    ctx->host_args = NULL;
+    if (ctx->resume_status == ALLOCATOR_FIBER_RESUME_CANCEL) {
+        ctx->cancelled = 1;
+        if (result != NULL) {
+            *result = 0;
+        }
+        return ALLOCATOR_FIBER_HOST_CANCELLED;
+    }
+    if (result != NULL) {
+        *result = ctx->value;
+    }
+    return ALLOCATOR_FIBER_HOST_OK;
+}
+
 /* Guest side: ends the fiber with a fault code. Never returns; the guest's frames are abandoned. */
 ALLOCATOR_FIBER_API ALLOCATOR_FIBER_NORETURN void allocator_fiber_trap(allocator_fiber_ctx* ctx, int32_t code);
 

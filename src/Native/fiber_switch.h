@@ -1,6 +1,8 @@
 /* The per-ABI assembly behind fiber.c (fiber_switch_x86_64_sysv.S, fiber_switch_x86_64_win64.S,
  * fiber_switch_aarch64_aapcs.S).
- * Internal to libAllocatorNative: none of these symbols are exported. */
+ * Internal to libAllocatorNative: none of these names are exported. The switch's code is, a second time, under the
+ * name allocator_fiber_switch_context (fiber.h), for the inline fast paths; the library itself calls the hidden name,
+ * which binds directly instead of through the PLT. */
 #ifndef ALLOCATOR_FIBER_SWITCH_H
 #define ALLOCATOR_FIBER_SWITCH_H
 

@@ -15,8 +15,13 @@
     .globl allocator_fiber_switch
     .hidden allocator_fiber_switch
     .type allocator_fiber_switch, %function
+    /* The same code under its exported name, for fiber.h's inline fast paths; fiber.c calls the hidden name, which
+     * the linker binds directly (no PLT). */
+    .globl allocator_fiber_switch_context
+    .type allocator_fiber_switch_context, %function
 /* void allocator_fiber_switch(void** save_sp [x0], void* load_sp [x1]) */
 allocator_fiber_switch:
+allocator_fiber_switch_context:
     .cfi_startproc
     sub sp, sp, #176
     .cfi_def_cfa_offset 176
@@ -97,6 +102,7 @@ allocator_fiber_switch:
     ret
     .cfi_endproc
     .size allocator_fiber_switch, . - allocator_fiber_switch
+    .size allocator_fiber_switch_context, . - allocator_fiber_switch_context
 
     .p2align 4
     .globl allocator_fiber_prepare

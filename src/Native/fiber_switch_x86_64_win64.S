@@ -21,8 +21,12 @@
     .p2align 4
     .globl allocator_fiber_switch
     .def allocator_fiber_switch; .scl 2; .type 32; .endef
+    /* The same code under its exported name, for fiber.h's inline fast paths (exported by the .drectve below). */
+    .globl allocator_fiber_switch_context
+    .def allocator_fiber_switch_context; .scl 2; .type 32; .endef
 /* void allocator_fiber_switch(void** save_sp [rcx], void* load_sp [rdx]) */
 allocator_fiber_switch:
+allocator_fiber_switch_context:
     .seh_proc allocator_fiber_switch
     push rbp
     .seh_pushreg rbp
@@ -230,3 +234,7 @@ allocator_fiber_trampoline:
     call allocator_fiber_exit
     ud2
     .seh_endproc
+
+    /* What __declspec(dllexport) emits for a C function: a linker directive that exports the symbol from the DLL. */
+    .section .drectve
+    .ascii " -export:allocator_fiber_switch_context"

@@ -13,5 +13,9 @@ $cc -std=c11 -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror -Wl,
 # -rdynamic: backtrace's dladdr needs the test's own symbols too.
 $cc -std=c11 -O2 -g -Wall -Wextra -Werror -I"$native" -rdynamic -o "$out/fiber_test" \
     "$here/fiber_test.c" "$here/../register_probe_aarch64_aapcs.S" -L"$out" -lAllocatorNative -Wl,-rpath,'$ORIGIN'
+$cc -std=c11 -O2 -g -Wall -Wextra -Werror -I"$native" -rdynamic -o "$out/inline_fast_path_test" \
+    "$here/../inline_fast_path_test.c" -L"$out" -lAllocatorNative -lm -Wl,-rpath,'$ORIGIN'
 cd "$out"
+# The inline fast paths first: set -e stops here if they crash, so the run never ends in "all checks passed".
+$run ./inline_fast_path_test
 $run ./fiber_test

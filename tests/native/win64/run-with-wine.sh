@@ -13,6 +13,9 @@ $cc -std=c11 -O2 -g -shared -Wall -Wextra -Werror -o "$out/AllocatorNative.dll" 
 # -Wno-array-bounds: gcc 12 misreads mingw's __readgsqword (NtCurrentTeb) as an out-of-bounds access.
 $cc -std=c11 -O2 -g -Wall -Wextra -Werror -Wno-array-bounds -I"$native" -o "$out/fiber_smoke_test.exe" \
     "$here/fiber_smoke_test.c" "$here/register_probe_x86_64_win64.S" -L"$out" -lAllocatorNative
+$cc -std=c11 -O2 -g -Wall -Wextra -Werror -I"$native" -o "$out/inline_fast_path_test.exe" \
+    "$here/../inline_fast_path_test.c" -L"$out" -lAllocatorNative
 wine=$(command -v wine64 || command -v wine || echo /usr/lib/wine/wine64)
 cd "$out"
 WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$out/wineprefix}" "$wine" ./fiber_smoke_test.exe
+WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$out/wineprefix}" "$wine" ./inline_fast_path_test.exe

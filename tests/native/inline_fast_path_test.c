@@ -1,0 +1,298 @@
+/* Native tests of fiber.h's inline fast paths (allocator_fiber_resume_inline, allocator_fiber_host_call_inline) and
+ * of every case they hand to the exported functions: first resume, cancel before start, cancel requested, a
+ * synchronous host, a passed deadline, a cancel resume, finished fibers. Portable C: built and run for linux-x64
+ * (tests/native/linux-x64/run.sh), linux-arm64 under QEMU and win-x64 under Wine (the other run scripts), linked
+ * against the exported allocator_fiber_switch_context, so a missing export fails the link. Prints "ok  : ..." or
+ * "FAIL: ..." per check and "all inline checks passed"; exits 0 only then. */
+#if !defined(_WIN32)
+#  define _GNU_SOURCE
+#endif
+#include "fiber.h"
+
+#include <fenv.h>
+#include <stdio.h>
+#include <string.h>
+
+#if !defined(_WIN32)
+#  include <dlfcn.h>
+#  include <execinfo.h>
+#endif
+
+#define STACK_SIZE ((size_t)256 * 1024)
+
+/* A fiber stack without a guard page: enough for these guests, and the same code on all three systems. */
+static _Alignas(64) char stack[STACK_SIZE];
+
+static int failures;
+
+static void check(int ok, const char* what)
+{
+    printf("%s: %s\n", ok ? "ok  " : "FAIL", what);
+    failures += !ok;
+}
+
+/* count host calls through the fast path: call i passes (i, 2i) to function 5 and adds up the answers. */
+static intptr_t inline_loop_entry(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t sum = 0;
+    for (intptr_t i = 0; i < count; i++) {
+        intptr_t args[2] = { i, 2 * i };
+        intptr_t result = -1;
+        if (allocator_fiber_host_call_inline(ctx, 5, args, 2, &result) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+        sum += result;
+    }
+    return sum;
+}
+
+/* The same loop through the exported host call, for a driver that resumes inline. */
+static intptr_t exported_loop_entry(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t sum = 0;
+    for (intptr_t i = 0; i < count; i++) {
+        intptr_t args[2] = { i, 2 * i };
+        intptr_t result = -1;
+        if (allocator_fiber_host_call(ctx, 5, args, 2, &result) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+        sum += result;
+    }
+    return sum;
+}
+
+/* Answers each request of a loop entry with args[0] + 1, resuming inline or through the exported function; returns
+ * the final state, or ALLOCATOR_FIBER_INVALID if a request arrived malformed. */
+static int32_t drive_loop(allocator_fiber_ctx* ctx, int inline_resume)
+{
+    int32_t state = inline_resume ? allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0)
+                                  : allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    while (state == ALLOCATOR_FIBER_HOST_CALL) {
+        if (ctx->host_function != 5 || ctx->host_arg_count != 2 || ctx->host_args[1] != 2 * ctx->host_args[0]) {
+            return ALLOCATOR_FIBER_INVALID;
+        }
+        intptr_t answer = ctx->host_args[0] + 1;
+        state = inline_resume ? allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, answer)
+                              : allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, answer);
+    }
+    return state;
+}
+
+static int started;
+
+static intptr_t flag_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    (void)ctx;
+    started = 1;
+    return arg;
+}
+
+/* Host calls until one is cancelled; returns 1000 + the number that succeeded, and the last result must be 0. */
+static intptr_t until_cancelled_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    (void)arg;
+    for (intptr_t ok = 0;; ok++) {
+        intptr_t result = -1;
+        if (allocator_fiber_host_call_inline(ctx, 0, NULL, 0, &result) == ALLOCATOR_FIBER_HOST_CANCELLED) {
+            return result == 0 ? 1000 + ok : -1;
+        }
+    }
+}
+
+static intptr_t sync_host(void* state, int32_t fn_index, const intptr_t* args, int32_t nargs, int32_t* status)
+{
+    (void)state;
+    if (fn_index == 3 && nargs == 2) {
+        *status = ALLOCATOR_FIBER_SYNC_HANDLED;
+        return args[0] * args[1];
+    }
+    if (fn_index == 6) {
+        *status = ALLOCATOR_FIBER_SYNC_FAILED;
+        return 0;
+    }
+    *status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;
+    return 0;
+}
+
+/* Function 3 is served by the synchronous host, function 4 goes to the driver, function 6 fails. */
+static intptr_t sync_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t args[2] = { arg, 6 };
+    intptr_t product = 0, async_result = 0, failed = -1;
+    if (allocator_fiber_host_call_inline(ctx, 3, args, 2, &product) != ALLOCATOR_FIBER_HOST_OK
+        || allocator_fiber_host_call_inline(ctx, 4, NULL, 0, &async_result) != ALLOCATOR_FIBER_HOST_OK) {
+        return -1;
+    }
+    if (allocator_fiber_host_call_inline(ctx, 6, NULL, 0, &failed) != ALLOCATOR_FIBER_HOST_CANCELLED || failed != 0) {
+        return -2;
+    }
+    return product + async_result;
+}
+
+/* Two host calls; the driver sets a deadline between them. */
+static intptr_t deadline_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    (void)arg;
+    intptr_t first = 0, second = 0;
+    if (allocator_fiber_host_call_inline(ctx, 1, NULL, 0, &first) != ALLOCATOR_FIBER_HOST_OK) {
+        return -1;
+    }
+    int32_t status = allocator_fiber_host_call_inline(ctx, 2, NULL, 0, &second);
+    return status == ALLOCATOR_FIBER_HOST_OK ? first + second : 500 + second;
+}
+
+static intptr_t trap_entry(allocator_fiber_ctx* ctx, intptr_t code)
+{
+    intptr_t result = 0;
+    allocator_fiber_host_call_inline(ctx, 0, NULL, 0, &result);
+    allocator_fiber_trap(ctx, (int32_t)(code + result));
+}
+
+/* The guest rounds upward across a host call; it must get its mode back and the driver must never see it. */
+static intptr_t rounding_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    (void)arg;
+    int started_to_nearest = fegetround() == FE_TONEAREST;
+    fesetround(FE_UPWARD);
+    intptr_t result = 0;
+    allocator_fiber_host_call_inline(ctx, 0, NULL, 0, &result);
+    int kept = fegetround() == FE_UPWARD;
+    fesetround(FE_TONEAREST);
+    return started_to_nearest * 10 + kept;
+}
+
+#if !defined(_WIN32)
+/* Unwinds from a few guest frames deep; returns the index of the first frame in drive_for_backtrace (the driver's
+ * function that resumed inline, on the thread's stack), or minus the frame count if the walk never got there. */
+static __attribute__((noinline)) intptr_t backtrace_at_depth(int depth)
+{
+    if (depth > 0) {
+        volatile intptr_t keep = backtrace_at_depth(depth - 1);
+        return keep;
+    }
+    void* frames[64];
+    int count = backtrace(frames, 64);
+    for (int i = 0; i < count; i++) {
+        Dl_info info;
+        if (dladdr(frames[i], &info) != 0 && info.dli_sname != NULL && strcmp(info.dli_sname, "drive_for_backtrace") == 0) {
+            return i;
+        }
+    }
+    return -count;
+}
+
+static intptr_t backtrace_entry(allocator_fiber_ctx* ctx, intptr_t depth)
+{
+    intptr_t result = 0;
+    allocator_fiber_host_call_inline(ctx, 0, NULL, 0, &result); /* suspended once, so the next resume is inline */
+    return backtrace_at_depth((int)depth);
+}
+
+__attribute__((noinline, visibility("default"))) int32_t drive_for_backtrace(allocator_fiber_ctx* ctx)
+{
+    return allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+}
+#endif
+
+int main(void)
+{
+    const intptr_t calls = 100000;
+    const intptr_t expected = calls * (calls + 1) / 2;
+    allocator_fiber_ctx* ctx = allocator_fiber_init(stack, STACK_SIZE, inline_loop_entry, calls);
+    int32_t state = drive_loop(ctx, 1);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value == expected,
+          "inline driver, inline guest: 100 000 host calls carry their requests and answers");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, inline_loop_entry, calls);
+    state = drive_loop(ctx, 0);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value == expected, "exported resume, inline guest");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, exported_loop_entry, calls);
+    state = drive_loop(ctx, 1);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value == expected, "inline resume, exported host call");
+
+    check(allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0) == ALLOCATOR_FIBER_INVALID
+          && ctx->state == ALLOCATOR_FIBER_COMPLETED,
+          "inline resume of a completed fiber is refused and changes nothing");
+
+    started = 0;
+    ctx = allocator_fiber_init(stack, STACK_SIZE, flag_entry, 3);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_CANCEL, 0);
+    check(state == ALLOCATOR_FIBER_CANCELLED && !started, "inline cancel of a fiber that never ran: nothing runs");
+    check(allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0) == ALLOCATOR_FIBER_INVALID && !started,
+          "and it is never resumed afterwards");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, until_cancelled_entry, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 7);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_CANCEL, 7);
+    check(state == ALLOCATOR_FIBER_CANCELLED && ctx->value == 1001 && ctx->cancelled,
+          "inline cancel resume: the pending host call answers CANCELLED with result 0, the fiber ends cancelled");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, until_cancelled_entry, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    ctx->cancel_requested = 1;
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 7);
+    check(state == ALLOCATOR_FIBER_CANCELLED && ctx->value == 1001,
+          "cancel requested: the next inline host call starts nothing and answers CANCELLED without switching");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, sync_entry, 7);
+    allocator_fiber_set_sync_host(ctx, sync_host, NULL);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    check(state == ALLOCATOR_FIBER_HOST_CALL && ctx->host_function == 4,
+          "synchronous host installed: the inline host call is served in place, an unhandled one reaches the driver");
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 1000);
+    check(state == ALLOCATOR_FIBER_CANCELLED && ctx->value == 7 * 6 + 1000,
+          "synchronous results reach the guest; a failed synchronous call answers CANCELLED");
+
+    volatile uint64_t epoch = 10;
+    ctx = allocator_fiber_init(stack, STACK_SIZE, deadline_entry, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    ctx->epoch = &epoch;
+    ctx->deadline = 10;
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 20);
+    check(state == ALLOCATOR_FIBER_YIELDED, "deadline passed: the inline host call yields before it starts");
+    ctx->deadline = UINT64_MAX;
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    check(state == ALLOCATOR_FIBER_HOST_CALL && ctx->host_function == 2,
+          "an inline resume of the yielded fiber with the deadline extended lets the host call start");
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 3);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value == 23, "and its answer reaches the guest");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, deadline_entry, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    ctx->epoch = &epoch;
+    ctx->deadline = 5;
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 20);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_CANCEL, 0);
+    check(state == ALLOCATOR_FIBER_CANCELLED && ctx->value == 500,
+          "a yielded fiber resumed inline with CANCEL: the host call answers CANCELLED, result 0");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, trap_entry, 40);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 2);
+    check(state == ALLOCATOR_FIBER_TRAPPED && ctx->trap_code == 42, "a trap after an inline host call ends the fiber");
+
+    ctx = allocator_fiber_init(stack, STACK_SIZE, rounding_entry, 0);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    int driver_to_nearest = fegetround() == FE_TONEAREST;
+    fesetround(FE_DOWNWARD);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    int driver_kept = fegetround() == FE_DOWNWARD;
+    fesetround(FE_TONEAREST);
+    check(state == ALLOCATOR_FIBER_COMPLETED && driver_to_nearest && driver_kept && ctx->value == 11,
+          "rounding modes stay with their side across inline switches (MXCSR, x87 CW, FPCR)");
+
+#if !defined(_WIN32)
+    ctx = allocator_fiber_init(stack, STACK_SIZE, backtrace_entry, 3);
+    state = allocator_fiber_resume_inline(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    state = drive_for_backtrace(ctx);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value > 0,
+          "unwinding from guest frames crosses the entry trampoline into the function that resumed inline");
+#endif
+
+    if (failures == 0) {
+        puts("all inline checks passed");
+    }
+    return failures == 0 ? 0 : 1;
+}

@@ -42,8 +42,8 @@ internal static unsafe partial class BoostShim
     [LibraryImport(Library, EntryPoint = "peer_boost_switch")]
     public static partial void Switch(long n);
 
-    /// <summary>n round trips of our switch, from C: allocator_fiber_resume into a guest whose
-    /// allocator_fiber_host_call comes straight back. 0, or -1 if the fiber stopped otherwise.</summary>
+    /// <summary>n round trips of our switch, from C: allocator_fiber_resume_inline into a guest whose
+    /// allocator_fiber_host_call_inline comes straight back. 0, or -1 if the fiber stopped otherwise.</summary>
     [LibraryImport(Library, EntryPoint = "peer_native_switch")]
     public static partial int NativeSwitch(long n);
 

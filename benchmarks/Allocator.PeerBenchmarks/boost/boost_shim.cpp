@@ -51,11 +51,13 @@ void echo(detail::transfer_t from)
     }
 }
 
-// Ours: a guest that makes host calls until it is cancelled; each resume+host call is one switch round trip.
+// Ours: a guest that makes host calls until it is cancelled; each resume+host call is one switch round trip. Both
+// sides use fiber.h's inline fast paths, the C API a C embedder's loop uses: the switch is called from the loops
+// themselves, so no ret crosses a switch (jump_fcontext, inline in its loop, is the same).
 intptr_t host_call_forever(allocator_fiber_ctx* fiber, intptr_t)
 {
     intptr_t result = 0;
-    while (allocator_fiber_host_call(fiber, 0, nullptr, 0, &result) == ALLOCATOR_FIBER_HOST_OK) {
+    while (allocator_fiber_host_call_inline(fiber, 0, nullptr, 0, &result) == ALLOCATOR_FIBER_HOST_OK) {
     }
     return 0;
 }
@@ -111,13 +113,13 @@ SHIM_API void peer_boost_switch(int64_t n)
     state.boost_context = context;
 }
 
-// n round trips through our switch: allocator_fiber_resume into a guest whose allocator_fiber_host_call comes back.
-// Returns 0, or -1 if the fiber stopped in another state.
+// n round trips through our switch: allocator_fiber_resume_inline into a guest whose allocator_fiber_host_call_inline
+// comes back. Returns 0, or -1 if the fiber stopped in another state.
 SHIM_API int32_t peer_native_switch(int64_t n)
 {
     allocator_fiber_ctx* fiber = state.our_fiber;
     for (int64_t i = 0; i < n; i++) {
-        if (allocator_fiber_resume(fiber, ALLOCATOR_FIBER_RESUME_RESULT, 1) != ALLOCATOR_FIBER_HOST_CALL) {
+        if (allocator_fiber_resume_inline(fiber, ALLOCATOR_FIBER_RESUME_RESULT, 1) != ALLOCATOR_FIBER_HOST_CALL) {
             return -1;
         }
     }

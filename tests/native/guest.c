@@ -120,14 +120,17 @@ GUEST_API intptr_t guest_trap_after_call(allocator_fiber_ctx* ctx, intptr_t code
 }
 
 /* arg points to three counters: [0] host calls made, [1] cancels seen, [2] host calls that returned after a cancel.
- * Calls host function 0 until cancelled, then cleans up (counter 1) and returns, as a guest should. */
+ * Calls host function 0 until cancelled, then cleans up (counter 1) and returns, as a guest should.
+ * This guest and the next call the host through fiber.h's inline fast path, so the .NET cancellation tests (cancel
+ * words set from other threads, cancel resumes, abandoned fibers) drive its fallbacks too; the others use the
+ * exported allocator_fiber_host_call. */
 GUEST_API intptr_t guest_honours_cancel(allocator_fiber_ctx* ctx, intptr_t arg)
 {
     volatile intptr_t* counters = (volatile intptr_t*)arg;
     for (;;) {
         intptr_t result;
         counters[0]++;
-        if (allocator_fiber_host_call(ctx, 0, NULL, 0, &result) == ALLOCATOR_FIBER_HOST_CANCELLED) {
+        if (allocator_fiber_host_call_inline(ctx, 0, NULL, 0, &result) == ALLOCATOR_FIBER_HOST_CANCELLED) {
             counters[1]++;
             return -1;
         }
@@ -142,7 +145,7 @@ GUEST_API intptr_t guest_ignores_cancel(allocator_fiber_ctx* ctx, intptr_t arg)
     for (;;) {
         intptr_t result;
         counters[0]++;
-        int32_t status = allocator_fiber_host_call(ctx, 0, NULL, 0, &result);
+        int32_t status = allocator_fiber_host_call_inline(ctx, 0, NULL, 0, &result);
         if (cancelled) {
             counters[2]++;
         }

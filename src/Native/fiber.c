@@ -63,6 +63,7 @@ ALLOCATOR_FIBER_API allocator_fiber_ctx* allocator_fiber_init(void* stack_limit,
     return ctx;
 }
 
+/* fiber.h's allocator_fiber_resume_inline repeats the HOST_CALL/YIELDED case of this function: keep them in step. */
 ALLOCATOR_FIBER_API int32_t allocator_fiber_resume(allocator_fiber_ctx* ctx, int32_t status, intptr_t value)
 {
     if (ctx->state != ALLOCATOR_FIBER_CREATED && ctx->state != ALLOCATOR_FIBER_HOST_CALL
@@ -115,6 +116,9 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_yield(allocator_fiber_ctx* ctx)
     return suspend_for_yield(ctx);
 }
 
+/* fiber.h's allocator_fiber_host_call_inline repeats the plain case of this function (running, no cancel, no passed
+ * deadline, no synchronous host: the switch to the driver at the end) and calls it for everything else: keep them in
+ * step. */
 ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, int32_t fn_index,
                                                       const intptr_t* args, int32_t nargs, intptr_t* result)
 {

@@ -63,7 +63,7 @@ internal sealed class IndexAllocator
     public bool TryAllocate(object? key, out int index, out bool affinityHit)
     {
         affinityHit = false;
-        if (key is not null && Volatile.Read(ref _warmCount) > 0)
+        if (key is not null && Volatile.Read(ref _warmCount) != 0)
         {
             lock (_warmLock)
             {
@@ -83,7 +83,7 @@ internal sealed class IndexAllocator
         {
             return true;
         }
-        if (Volatile.Read(ref _warmCount) > 0)
+        if (Volatile.Read(ref _warmCount) != 0)
         {
             lock (_warmLock)
             {
@@ -103,7 +103,7 @@ internal sealed class IndexAllocator
     /// slots that still hold something of that key (Wasmtime's <c>alloc_affine_and_clear_affinity</c>).</summary>
     public bool TryAllocateWarm(object key, out int index)
     {
-        if (Volatile.Read(ref _warmCount) > 0)
+        if (Volatile.Read(ref _warmCount) != 0)
         {
             lock (_warmLock)
             {

@@ -213,7 +213,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         nint bottom = StackBottom(index);
         nuint discard = Options.StackSize - keep;
         // Stacks grow down, so the used, hot part is at the top: zero it in place, give the rest back.
-        if (keep > 0)
+        if (keep != 0)
         {
             unsafe
             {

@@ -42,7 +42,6 @@ public sealed partial class Store<T>
         {
             return -1;
         }
-        CheckAccessible(lease.Pool, accessibleBytes, nameof(accessibleBytes));
         return (long)lease.Pool.Grow(lease.Slot, accessibleBytes);
     }
 
@@ -53,7 +52,7 @@ public sealed partial class Store<T>
             throw new ArgumentOutOfRangeException("accessibleBytes", accessible,
                 $"The image spans {image.Size} bytes of memory; at least that many must be accessible.");
         }
-        if (image.Size > 0 && pool.NextGuardAtOrAfter(image.Start) < image.End)
+        if (pool.NextGuardAtOrAfter(image.Start) < image.End)
         {
             throw new ArgumentException(
                 $"The image spans [{image.Start}, {image.End}), which overlaps an interior guard range of the {pool.Name} slots at {pool.NextGuardAtOrAfter(image.Start)}; guards are never accessible.",

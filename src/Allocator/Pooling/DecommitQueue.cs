@@ -112,7 +112,7 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
     /// <summary>Resets every pending slot now (and waits for resets in flight to settle them).</summary>
     public void FlushAll()
     {
-        while (Pending > 0 && FlushOrWait())
+        while (FlushOrWait())
         {
         }
     }

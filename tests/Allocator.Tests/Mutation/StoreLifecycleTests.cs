@@ -36,6 +36,17 @@ public sealed class StoreLifecycleTests
     }
 
     [Fact]
+    public void Returning_a_raw_stack_is_not_a_deferred_return()
+    {
+        // Deferred returns count only stacks that waited for a host task to outlive a cancel.
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
+        using var store = new Store<int>(allocator, 1);
+        store.ReturnStack(store.CheckoutStack("a"));
+        Assert.True(store.TryReturnStack(store.CheckoutStack("b")));
+        Assert.Equal(0, allocator.DeferredReturns);
+    }
+
+    [Fact]
     public void Without_the_cache_every_return_goes_to_the_pool()
     {
         using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);

@@ -198,6 +198,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
+            // Stryker disable once Statement : a second Dispose finds no pending reset to drop (the first took them) and ReleaseIfDrained is guarded by _released.
             return;
         }
         foreach (int index in _resets.DropPending())
@@ -255,6 +256,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
             int seen = Interlocked.CompareExchange(ref _peak, inUse, peak);
             if (seen == peak)
             {
+                // Stryker disable once Statement : without it the loop runs once more, its CAS fails against the peak it just stored and it ends with the same peak.
                 return;
             }
             peak = seen;

@@ -363,6 +363,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
             if (_releasePending && _stacks.Count == 0)
             {
                 // The Store ended while this fiber's host task ran; now nothing can write to its slots.
+                // Stryker disable once Boolean : no stack can come back after the last one (the Store is dead), so nothing reads the flag again.
                 _releasePending = false;
                 Allocator.CountDeferredReturns(_slots.Count);
                 List<Exception>? failures = ReleaseAll();
@@ -455,6 +456,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         }
         if (_stacks.Count == 0 && _finalizer is not null)
         {
+            // Stryker disable once Statement : saves the finalizer's work only: the Store is no longer live, so ReleaseAbandoned would return at once.
             GC.SuppressFinalize(_finalizer);
         }
         return failures;
@@ -466,6 +468,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         {
             return Allocator.Stacks.Return(stack);
         }
+        // Stryker disable once Block : an emptied block returns default, which is the null this block returns.
         catch (VirtualMemoryException)
         {
             // Zeroing failed; the pool keeps the stack queued and resets it before reuse.

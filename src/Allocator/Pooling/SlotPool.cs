@@ -101,6 +101,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         Debug.Assert(image is null || (affinityKey is null && image.End <= accessible && NextGuardAtOrAfter(image.Start) >= image.End),
             "The Store checks that the image fits the accessible bytes clear of guards.");
         ThrowIfDisposed();
+        // Stryker disable once NullCoalescing : the Store passes no affinity key with an image (CheckoutMemoryFromImage), so both orders give the image.
         affinityKey = image ?? affinityKey;
         int index;
         bool hit;
@@ -324,6 +325,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 }
             }
             TryDropImage(index);
+            // Stryker disable once Boolean : the key kept would be the slot's rent key, this image, which is disposed, and FreeAndMaybeRelease keeps no disposed image as a key.
             FreeAndMaybeRelease(index, keepKey: false);
             return;
         }
@@ -360,6 +362,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             if (disposed)
             {
                 _rentKey[index] = null;
+                // Stryker disable once Boolean : FreeAndMaybeRelease keeps no key once _disposed is set, whatever keepKey says.
                 FreeAndMaybeRelease(index, keepKey: false);
             }
         }
@@ -447,9 +450,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 ResetSlot(index);
                 done = k + 1;
                 runStart = runEnd = 0;
+                // Stryker disable once Statement : without it the slot falls through with from = length = 0 and no run (runEnd = runStart): not adjacent, and the DiscardRun of the empty run and the run [0, 0) it starts do nothing, the state this continue leaves.
                 continue;
             }
-            bool adjacent = runEnd > runStart && k > 0 && batch[k - 1] + 1 == index
+            // A run is open only once an earlier slot of this batch joined it, so batch[k - 1] exists.
+            bool adjacent = runEnd > runStart && batch[k - 1] + 1 == index
                 && runEnd == (nuint)batch[k - 1] * _stride + _accessible[batch[k - 1]] && from == (nuint)index * _stride;
             if (!adjacent)
             {
@@ -465,10 +470,8 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <summary>Discards one coalesced run; the slots before <paramref name="end"/> count as reset only once it is done.</summary>
     private void DiscardRun(nuint runStart, nuint runEnd, int end, ref int done)
     {
-        if (runEnd > runStart)
-        {
-            _reservation.Discard(runStart, runEnd - runStart);
-        }
+        Debug.Assert(runEnd >= runStart);
+        _reservation.Discard(runStart, runEnd - runStart); // an empty run discards nothing (the reservation skips it)
         done = Math.Max(done, end);
     }
 
@@ -509,20 +512,24 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         nuint cursor = from;
         foreach (SlotGuardRange guard in _guards)
         {
+            // Stryker disable once Equality : a guard starting at `to` is skipped either way: the clear before it ends at `to` and the cursor moves to `to`.
             if (guard.Offset >= to)
             {
                 break;
             }
+            // Stryker disable once Equality : a guard ending at the cursor moves the cursor to Math.Min(End, to) = the cursor, and there is nothing before it to clear.
             if (guard.End <= cursor)
             {
                 continue;
             }
+            // Stryker disable once Equality : with the guard at the cursor the extra clear is of zero bytes.
             if (guard.Offset > cursor)
             {
                 NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), guard.Offset - cursor);
             }
             cursor = Math.Min(guard.End, to);
         }
+        // Stryker disable once Equality : with the cursor at `to` the extra clear is of zero bytes.
         if (to > cursor)
         {
             NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), to - cursor);
@@ -547,10 +554,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             image.CopyInto(SlotAddress(index));
             return;
         }
+        // Stryker disable once Boolean : DangerousAddRef sets it when it succeeds and throws only for a closed handle, whose count is 0; the extra DangerousRelease then throws the same ObjectDisposedException.
         bool added = false;
         try
         {
-            // Throws ObjectDisposedException once the image is disposed: no new mapping after that.
+            // Throws ObjectDisposedException once the image is disposed and no slot maps it any more.
             file.DangerousAddRef(ref added);
             RegisterWith(image);
             _reservation.MapImage((nuint)index * _stride + image.Start, file);
@@ -628,6 +636,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         nuint offset = (nuint)index * _stride;
         try
         {
+            // Stryker disable once Equality : at equal sizes the extra branch protects zero bytes and reopens no guard (start >= current = end).
             if (accessible > current)
             {
                 _reservation.Protect(offset + current, accessible - current, MemoryProtection.ReadWrite);
@@ -636,12 +645,14 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                     // Put back the interior guards that the range just opened covers.
                     nuint start = Math.Max(guard.Offset, current);
                     nuint end = Math.Min(guard.End, accessible);
+                    // Stryker disable once Equality : the extra case is a protection change of zero bytes, which changes nothing.
                     if (start < end)
                     {
                         _reservation.Protect(offset + start, end - start, MemoryProtection.NoAccess);
                     }
                 }
             }
+            // Stryker disable once Equality : the extra case is a protection change of zero bytes, which changes nothing.
             else if (accessible < current)
             {
                 // The kept bytes are zero already; hide the part this user did not ask for.
@@ -691,6 +702,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         Debug.Assert(Monitor.IsEntered(_lock));
         if (_disposed && !_released && _indices.FreeCount == Options.MaxSlots)
         {
+            // Stryker disable once Boolean : a second release finds the reservation closed (no-op), the images forgotten and unregistered already.
             _released = true;
             _reservation.Dispose();
             for (int i = 0; i < _image.Length; i++)

@@ -52,6 +52,7 @@ public sealed partial class Store<T>
             throw new ArgumentOutOfRangeException("accessibleBytes", accessible,
                 $"The image spans {image.Size} bytes of memory; at least that many must be accessible.");
         }
+        // An empty image (End 0) overlaps nothing: no unsigned offset is below 0.
         if (pool.NextGuardAtOrAfter(image.Start) < image.End)
         {
             throw new ArgumentException(

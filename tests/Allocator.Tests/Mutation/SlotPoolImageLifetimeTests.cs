@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Allocator.Memory;
 using Allocator.Pooling;
 using Allocator.Tests.Support;
@@ -129,6 +130,88 @@ public sealed unsafe class SlotPoolImageLifetimeTests : IDisposable
         Assert.Equal(0, pool.InUse);
         image.Dispose();
         Assert.True(image.IsReleased, "nothing maps the image and no reference is left over");
+    }
+
+    [Fact]
+    public void A_pool_disposed_between_taking_a_slot_and_handing_it_out_frees_it_and_refuses()
+    {
+        SlotPool pool = Pool(slots: 2, warm: 1);
+        PooledSlot first = pool.Rent(TestPools.StoreId, null, 4 * Page);
+        pool.AfterAllocateForTest = pool.Dispose;
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent(TestPools.StoreId, "a", 4 * Page));
+        pool.AfterAllocateForTest = null;
+        SlotPoolStatistics stats = pool.GetStatistics();
+        Assert.Equal((1, 1L, 0), (stats.InUse, stats.TotalCheckouts, stats.WarmFree));
+        Assert.False(pool.IsReleased);
+        pool.ReturnAccepted(first);
+        Assert.True(pool.IsReleased, "the slot taken for the refused checkout went back to the free list");
+    }
+
+    /// <summary>A disposed image that another pool's slot still maps can still take a file reference, but a pool
+    /// that never registered with it may not register any more: the checkout is refused, gives the reference back
+    /// and leaves the slot to be reset.</summary>
+    [LinuxFact]
+    public void A_pool_that_never_used_an_image_cannot_start_mapping_it_once_it_is_disposed()
+    {
+        using SlotPool first = Pool(slots: 1, warm: 1);
+        using SlotPool second = Pool(slots: 1, warm: 1);
+        MemoryImage image = Image();
+        PooledSlot mapped = first.Rent(TestPools.StoreId, null, 4 * Page, image);
+        image.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => second.Rent(TestPools.StoreId, null, 4 * Page, image));
+        Assert.Equal(0, second.InUse);
+        Assert.False(image.IsReleased, "the first pool's slot still maps it");
+        first.ReturnAccepted(mapped);
+        Assert.True(image.IsReleased, "the refused checkout kept no reference");
+        PooledSlot plain = second.Rent(TestPools.StoreId, null, 4 * Page);
+        Assert.True(Memory(plain).IndexOfAnyExcept((byte)0) < 0);
+    }
+
+    /// <summary>A released pool lets go of the images it registered with, and they of it: a long-lived image does not
+    /// keep a disposed pool alive, nor a pool that is kept around an image nobody uses any more.</summary>
+    [LinuxFact]
+    public void A_released_pool_and_the_images_it_mapped_do_not_keep_each_other_alive()
+    {
+        using MemoryImage image = Image();
+        WeakReference pool = UseAndReleasePool(image);
+        Collect();
+        Assert.False(pool.IsAlive, "the image keeps no released pool alive");
+
+        SlotPool kept = Pool(slots: 1, warm: 1);
+        WeakReference disposedImage = UseDisposeImageAndReleasePool(kept);
+        Collect();
+        Assert.False(disposedImage.IsAlive, "the released pool keeps no image alive");
+        GC.KeepAlive(kept);
+    }
+
+    private static void Collect()
+    {
+        for (int i = 0; i < 2; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference UseAndReleasePool(MemoryImage image)
+    {
+        SlotPool pool = Pool(slots: 1, warm: 1);
+        pool.ReturnAccepted(pool.Rent(TestPools.StoreId, null, 4 * Page, image)); // warm for the image
+        pool.Dispose();
+        Assert.True(pool.IsReleased);
+        return new WeakReference(pool);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference UseDisposeImageAndReleasePool(SlotPool pool)
+    {
+        MemoryImage image = Image();
+        pool.ReturnAccepted(pool.Rent(TestPools.StoreId, null, 4 * Page, image));
+        image.Dispose(); // purges the warm slot
+        pool.Dispose();
+        Assert.True(pool.IsReleased);
+        return new WeakReference(image);
     }
 
     private static Span<byte> Memory(PooledSlot slot) => new((void*)slot.BaseAddress, 4 * (int)Page);

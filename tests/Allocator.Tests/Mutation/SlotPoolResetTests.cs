@@ -287,9 +287,11 @@ public sealed unsafe class SlotPoolResetTests : IDisposable
     [LinuxTheory]
     [InlineData(0, false, false)]
     [InlineData(3, false, false)]
+    [InlineData(0, false, true)]
     [InlineData(3, false, true)]
     [InlineData(0, true, false)]
     [InlineData(3, true, false)]
+    [InlineData(0, true, true)]
     [InlineData(3, true, true)]
     public void A_slot_that_cannot_stay_warm_for_its_image_drops_it_in_the_reset(int keepPages, bool imageDisposed, bool batched)
     {
@@ -406,6 +408,29 @@ public sealed unsafe class SlotPoolResetTests : IDisposable
 
     private static PooledSlot[] RentAllClean(SlotPool pool, int count, int pages) =>
         Enumerable.Range(0, count).Select(_ => pool.Rent(TestPools.StoreId, null, (nuint)pages * Page)).ToArray();
+
+    /// <summary>Warm slots of an image that starts at the slot's first byte, nothing kept: the image's pages are
+    /// reverted by the same discard that resets the rest, so neighbours still coalesce into one.</summary>
+    [LinuxFact]
+    public void Neighbours_mapping_an_image_at_their_start_coalesce_when_nothing_is_kept()
+    {
+        using SlotPool pool = Pool(keepPages: 0, batch: 2);
+        using MemoryImage image = MemoryImage.Create(Enumerable.Range(0, (int)Page + 5).Select(i => (byte)(i % 251 + 1)).ToArray());
+        PooledSlot[] slots = Enumerable.Range(0, 2).Select(_ => pool.Rent(TestPools.StoreId, null, 4 * Page, image)).OrderBy(s => s.Index).ToArray();
+        Assert.Equal([0, 1], slots.Select(s => s.Index));
+        foreach (PooledSlot slot in slots)
+        {
+            Memory(slot, 4).Fill(0xFE);
+        }
+        Record();
+        pool.ReturnAccepted(slots[0]);
+        pool.ReturnAccepted(slots[1]);
+        Assert.Equal([Discard(16 + GuardPages + 4)], Recorded());
+        PooledSlot again = pool.Rent(TestPools.StoreId, null, 4 * Page, image);
+        byte[] expected = new byte[4 * Page];
+        Enumerable.Range(0, (int)Page + 5).Select(i => (byte)(i % 251 + 1)).ToArray().CopyTo(expected, 0);
+        Assert.True(Memory(again, 4).SequenceEqual(expected), "the image again, zeros past it");
+    }
 
     /// <summary>A slot that needs the full reset splits the batch: the run before it is discarded first, the run after
     /// it separately.</summary>

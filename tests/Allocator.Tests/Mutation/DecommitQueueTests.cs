@@ -118,11 +118,19 @@ public sealed class DecommitQueueTests
         Assert.Equal(2, queue.Unsettled);
 
         // A batch-size-one queue in the same state would reset on the caller's thread; this one queues behind it.
-        var waiter = Task.Run(queue.FlushOrWait);
-        await Task.Delay(200);
-        Assert.False(waiter.IsCompleted);
+        // A thread of its own, so the test can see it block: a pool task might start only after the release (then
+        // it finds nothing in flight and rightly returns false), which made this test fail under load.
+        bool waited = false;
+        var waiter = new Thread(() => waited = queue.FlushOrWait());
+        waiter.Start();
+        while ((waiter.ThreadState & ThreadState.WaitSleepJoin) == 0)
+        {
+            Assert.True(waiter.IsAlive, "FlushOrWait returned instead of waiting for the flush in flight.");
+            Thread.Yield();
+        }
         release.Set();
-        Assert.True(await waiter.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(waiter.Join(TimeSpan.FromSeconds(30)));
+        Assert.True(waited);
         await flusher.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(0, queue.Unsettled);
         Assert.Equal(["reset 0", "reset 1", "free 0", "free 1"], target.Log);

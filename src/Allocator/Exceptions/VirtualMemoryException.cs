@@ -23,16 +23,7 @@ public sealed class VirtualMemoryException : Exception
     /// <summary>The number of bytes the failing call was asked to cover.</summary>
     public nuint RequestedBytes { get; }
 
-    private static string Describe(int errorCode)
-    {
-        // Marshal's message works for errno values on Unix and Win32 codes on Windows alike.
-        try
-        {
-            return System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errorCode);
-        }
-        catch (Exception ex) when (ex is ArgumentException or PlatformNotSupportedException)
-        {
-            return "unknown error";
-        }
-    }
+    // Marshal's message works for errno values on Unix and Win32 codes on Windows alike, and never throws: an
+    // unknown code reads "Unknown error N".
+    private static string Describe(int errorCode) => System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errorCode);
 }

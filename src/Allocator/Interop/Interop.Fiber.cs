@@ -23,6 +23,13 @@ internal static partial class Interop
 
         private static int s_abiChecked;
 
+        /// <summary>Test seam: answers the version query instead of the library (null: ask the library). Read only
+        /// on the first <see cref="Init"/>, never on the fast path.</summary>
+        internal static Func<int>? AbiVersionForTest { get; set; }
+
+        /// <summary>Test seam: makes the next <see cref="Init"/> check the ABI again.</summary>
+        internal static void ForgetAbiCheckForTest() => Volatile.Write(ref s_abiChecked, 0);
+
         [LibraryImport(Library, EntryPoint = "allocator_fiber_abi_version")]
         private static partial int LoadedAbiVersion();
 
@@ -55,7 +62,7 @@ internal static partial class Interop
             int loaded;
             try
             {
-                loaded = LoadedAbiVersion();
+                loaded = AbiVersionForTest is { } answer ? answer() : LoadedAbiVersion();
             }
             catch (DllNotFoundException ex)
             {

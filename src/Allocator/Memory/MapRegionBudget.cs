@@ -18,6 +18,12 @@ internal static class MapRegionBudget
         {
             return;
         }
+        Check(limit, CountMappedRegions(), pools);
+    }
+
+    /// <summary>The check against a given limit and count of regions in use (tests pin both down exactly).</summary>
+    internal static void Check(long limit, long mappedRegions, ReadOnlySpan<(string Field, long Regions)> pools)
+    {
         long needed = 0;
         (string Field, long Regions) largest = pools[0];
         foreach ((string Field, long Regions) pool in pools)
@@ -28,7 +34,7 @@ internal static class MapRegionBudget
                 largest = pool;
             }
         }
-        long available = limit - CountMappedRegions() - Headroom;
+        long available = limit - mappedRegions - Headroom;
         if (needed > available)
         {
             throw new PoolConfigurationException(largest.Field,
@@ -38,29 +44,33 @@ internal static class MapRegionBudget
         }
     }
 
-    private static long? ReadLimit()
+    /// <summary>vm.max_map_count, or null when it cannot be read (no /proc, a sandbox, a malformed value).</summary>
+    internal static long? ReadLimit(string path = "/proc/sys/vm/max_map_count")
     {
         try
         {
-            return long.Parse(File.ReadAllText("/proc/sys/vm/max_map_count").Trim(), CultureInfo.InvariantCulture);
+            return long.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
         }
+        // Stryker disable once Block : an emptied catch block returns default(long?), which is the null it returns
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or OverflowException)
         {
             return null;
         }
     }
 
-    private static long CountMappedRegions()
+    /// <summary>Regions this process maps now (one line of /proc/self/maps each); 0 when that cannot be read.</summary>
+    internal static long CountMappedRegions(string path = "/proc/self/maps")
     {
         try
         {
             long count = 0;
-            foreach (string _ in File.ReadLines("/proc/self/maps"))
+            foreach (string _ in File.ReadLines(path))
             {
                 count++;
             }
             return count;
         }
+        // Stryker disable once Block : an emptied catch block returns default(long), which is the 0 it returns
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return 0;

@@ -116,7 +116,7 @@ internal sealed class MemoryReservation : SafeHandle
             {
                 return 0;
             }
-            return length == 0 ? 0 : VirtualMemory.ResidentBytes(handle + (nint)offset, length);
+            return VirtualMemory.ResidentBytes(handle + (nint)offset, length); // 0 pages: no call, 0 bytes
         }
         finally
         {

@@ -53,26 +53,15 @@ internal static unsafe class WrittenPages
                 CategoryMask = Interop.Sys.PageIsWritten | Interop.Sys.PageIsPresent | Interop.Sys.PageIsPfnZero | Interop.Sys.PageIsFile,
                 ReturnMask = 0,
             };
-            bool added = false;
-            try
+            // No add-ref: s_pagemap lives as long as the process (a static that is never disposed).
+            int found = Interop.Sys.PageMapScan((int)s_pagemap.DangerousGetHandle(), &arg);
+            if (found < 0)
             {
-                s_pagemap.DangerousAddRef(ref added);
-                int found = Interop.Sys.PageMapScan((int)s_pagemap.DangerousGetHandle(), &arg);
-                if (found < 0)
-                {
-                    return false;
-                }
-                count = found;
-                scannedUpTo = (nint)arg.WalkEnd;
-                return true;
+                return false;
             }
-            finally
-            {
-                if (added)
-                {
-                    s_pagemap.DangerousRelease();
-                }
-            }
+            count = found;
+            scannedUpTo = (nint)arg.WalkEnd;
+            return true;
         }
     }
 

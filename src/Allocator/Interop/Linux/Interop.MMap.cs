@@ -20,6 +20,7 @@ internal static partial class Interop
         /// accessible. Returns 0 on failure.</summary>
         public static nint Reserve(nuint size)
         {
+            // Stryker disable once Unary : Linux ignores the descriptor of a MAP_ANONYMOUS mapping (-1 is for portability)
             void* address = LibC.mmap(null, (size_t)(ulong)size, LibC.PROT_NONE,
                 LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_NORESERVE, -1, 0);
             return address == LibC.MAP_FAILED ? 0 : (nint)address;

@@ -42,6 +42,7 @@ internal static partial class Interop
                 while (done < bytes.Length)
                 {
                     ssize_t written = LibC.pwrite(fd, start + done, (size_t)(ulong)(bytes.Length - done), (off_t)(long)(offset + (ulong)done));
+                    // Stryker disable once Equality : pwrite of at least one byte to a memfd never returns 0, so <= 0 is the same test
                     if ((long)written < 0)
                     {
                         if (LibC.errno == LibC.EINTR)
@@ -75,6 +76,7 @@ internal static partial class Interop
         /// touched): whatever was mapped there before, file or anonymous, is gone in one call.</summary>
         public static bool MapAnonymousFixed(nint address, nuint size, MemoryProtection protection)
         {
+            // Stryker disable once Unary : Linux ignores the descriptor of a MAP_ANONYMOUS mapping (-1 is for portability)
             void* mapped = LibC.mmap((void*)address, (size_t)(ulong)size, ToProt(protection),
                 LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS | LibC.MAP_NORESERVE | LibC.MAP_FIXED, -1, 0);
             return mapped != LibC.MAP_FAILED;

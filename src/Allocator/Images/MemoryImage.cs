@@ -113,9 +113,9 @@ public sealed class MemoryImage : IDisposable
         SlotPool[] pools;
         lock (Sync)
         {
+            // Stryker disable once Block,Statement : a second pass finds no pool to purge and disposes the SafeHandle again, a no-op
             if (_disposed)
             {
-                // Stryker disable once Statement : a second pass finds no pool to purge and disposes the SafeHandle again, a no-op
                 return;
             }
             Volatile.Write(ref _disposed, true);
@@ -153,7 +153,6 @@ public sealed class MemoryImage : IDisposable
         {
             nuint start = Math.Max(segment.Offset, from);
             nuint end = Math.Min(segment.Offset + (nuint)segment.Bytes.Length, to);
-            // Stryker disable once Equality : with start == end the copy is of zero bytes
             if (start < end)
             {
                 segment.Bytes.Span.Slice((int)(start - segment.Offset), (int)(end - start))

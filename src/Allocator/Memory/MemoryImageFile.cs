@@ -11,6 +11,7 @@ internal sealed class MemoryImageFile : SafeHandle
 {
     private int _released;
 
+    // Stryker disable once Unary : the base's initial handle value is replaced by SetHandle(fd) at once
     private MemoryImageFile(int fd, nuint size)
         : base(invalidHandleValue: -1, ownsHandle: true)
     {

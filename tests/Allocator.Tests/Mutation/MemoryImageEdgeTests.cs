@@ -106,6 +106,22 @@ public sealed unsafe class MemoryImageEdgeTests
         Assert.Equal(-1, slot.AsSpan(200).IndexOfAnyExcept((byte)0xFF));
     }
 
+    [Fact]
+    public void A_restore_past_one_gibibyte_copies_exactly_the_overlap()
+    {
+        const nuint offset = 1u << 30; // start + end past 2^31: a length computed from their sum is negative as an int
+        byte[] data = [1, 2, 3, 4];
+        using MemoryImage image = MemoryImage.Create([new MemoryImageSegment(offset + 8, data)], copyOnWrite: false);
+        byte[] slot = new byte[64];
+        slot.AsSpan().Fill(0xFF);
+        fixed (byte* b = slot)
+        {
+            image.RestoreInto((nint)b - (nint)offset, offset, offset + 16); // a slot whose byte 2^30 is slot[0]
+        }
+        Assert.Equal([0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0], slot[..16]);
+        Assert.Equal(-1, slot.AsSpan(16).IndexOfAnyExcept((byte)0xFF));
+    }
+
     private static SlotPool Pool() => TestPools.Slots(SlotKind.Memory, new SlotPoolOptions { MaxSlots = 1, SlotSize = Page });
 
     [Fact]

@@ -160,30 +160,31 @@ public sealed unsafe class MemoryImageFileTests : IDisposable
         Assert.Empty(MemFds(probe));
     }
 
-    [LinuxFact]
-    public void Descriptor_zero_is_a_valid_memfd()
+    [LinuxTheory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public void Descriptors_zero_and_one_are_valid_memfds(int lowest)
     {
-        // With stdin closed, memfd_create returns descriptor 0, which is a success, not a failure.
-        int saved = LibC.dup(0);
+        // With stdin (or stdout) closed, memfd_create returns that descriptor: a success, and a handle to close.
+        int saved = LibC.dup(lowest);
+        Assert.True(saved > lowest);
         try
         {
-            if (saved >= 0)
-            {
-                Assert.Equal(0, LibC.close(0));
-            }
-            int fd = Interop.Sys.CreateSealableFile("allocator-fd-zero", Page, out int errno);
-            Assert.Equal((0, 0), (fd, errno));
+            Assert.Equal(0, LibC.close(lowest));
+            int fd = Interop.Sys.CreateSealableFile("allocator-low-fd", Page, out int errno);
+            Assert.Equal((lowest, 0), (fd, errno));
             Assert.True(Interop.Sys.CloseFile(fd));
-            using MemoryImageFile file = MemoryImageFile.Create(Page, 0, []);
-            Assert.Equal(0, file.Descriptor);
+            MemoryImageFile file = MemoryImageFile.Create(Page, 0, []);
+            Assert.Equal(lowest, file.Descriptor);
+            Assert.False(file.IsInvalid);
+            file.Dispose();
+            Assert.True(file.IsReleased);
+            Assert.Equal(-1, LibC.fcntl(lowest, LibC.F_GETFD, 0)); // closed
         }
         finally
         {
-            if (saved >= 0)
-            {
-                LibC.dup2(saved, 0);
-                LibC.close(saved);
-            }
+            LibC.dup2(saved, lowest);
+            LibC.close(saved);
         }
     }
 }

@@ -42,13 +42,9 @@ internal static partial class Interop
                 while (done < bytes.Length)
                 {
                     ssize_t written = LibC.pwrite(fd, start + done, (size_t)(ulong)(bytes.Length - done), (off_t)(long)(offset + (ulong)done));
-                    // Stryker disable once Equality : pwrite of at least one byte to a memfd never returns 0, so <= 0 is the same test
+                    // No EINTR retry: a write to a memfd (shmem) is interrupted only by a fatal signal.
                     if ((long)written < 0)
                     {
-                        if (LibC.errno == LibC.EINTR)
-                        {
-                            continue;
-                        }
                         return false;
                     }
                     done += (int)(long)written;

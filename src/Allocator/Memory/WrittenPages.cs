@@ -65,8 +65,9 @@ internal static unsafe class WrittenPages
         }
     }
 
-    /// <summary>Opens /proc/self/pagemap and checks the ioctl with an empty scan; null when either fails.</summary>
-    private static SafeFileHandle? OpenIfSupported()
+    /// <summary>Opens /proc/self/pagemap and checks the ioctl with an empty scan; null when either fails. (Internal
+    /// with a path so tests can run it: the static field runs it once, before any test.)</summary>
+    internal static SafeFileHandle? OpenIfSupported(string path = "/proc/self/pagemap")
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -75,7 +76,7 @@ internal static unsafe class WrittenPages
         SafeFileHandle pagemap;
         try
         {
-            pagemap = File.OpenHandle("/proc/self/pagemap", FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            pagemap = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -35,6 +35,42 @@ public sealed unsafe class WrittenPagesScanTests : IDisposable
     }
 
     [LinuxFact]
+    public void The_probe_keeps_pagemap_and_closes_anything_else()
+    {
+        using (Microsoft.Win32.SafeHandles.SafeFileHandle? pagemap = WrittenPages.OpenIfSupported())
+        {
+            Assert.NotNull(pagemap);
+            Assert.False(pagemap.IsClosed);
+        }
+        Assert.Null(WrittenPages.OpenIfSupported($"/nonexistent/{Guid.NewGuid():N}"));
+
+        // A file that is not pagemap opens, fails the ioctl and is closed again.
+        string other = Path.Combine(Path.GetTempPath(), $"not-pagemap-{Guid.NewGuid():N}");
+        File.WriteAllText(other, "x");
+        try
+        {
+            Assert.Null(WrittenPages.OpenIfSupported(other));
+            Assert.DoesNotContain(other, Directory.EnumerateFileSystemEntries("/proc/self/fd").Select(Target));
+        }
+        finally
+        {
+            File.Delete(other);
+        }
+    }
+
+    private static string? Target(string fd)
+    {
+        try
+        {
+            return new FileInfo(fd).LinkTarget;
+        }
+        catch (IOException)
+        {
+            return null; // closed while we looked
+        }
+    }
+
+    [LinuxFact]
     public void A_failed_scan_reports_nothing_known()
     {
         nint start = _memory.BaseAddress;

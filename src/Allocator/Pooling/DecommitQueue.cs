@@ -27,8 +27,8 @@ internal interface IDecommitTarget
 /// <summary>Returned slots on their way back to the free lists, reset one at a time or in batches (Wasmtime's
 /// <c>decommit_queue.rs</c>): one policy for both pools, so stacks and slots reset, retry and drain alike.</summary>
 /// <remarks>
-/// <para>A slot is never freed unreset: a reset that throws leaves it pending, and the next flush tries again, so a
-/// failed madvise loses nothing. With a batch size of one the reset runs at once on the returning thread without a
+/// <para>A slot is never freed unreset while its pool lives: a reset that throws leaves it pending, and the next flush
+/// tries again, so a failed madvise loses nothing (once the pool is torn down, nothing is handed out again). With a batch size of one the reset runs at once on the returning thread without a
 /// lock; larger batches collect slots and reset them together when the batch is full or a checkout finds no free
 /// slot.</para>
 /// <para>Invariant: every returned slot is in exactly one place: pending, in flight (taken by a flusher), or freed.</para>
@@ -38,6 +38,7 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
     private readonly object _lock = new();
     private readonly List<int> _pending = new();
     private int _inFlight;
+    private bool _dropped;
 
     /// <summary>Slots waiting for their reset.</summary>
     public int Pending
@@ -118,11 +119,13 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
     }
 
     /// <summary>Takes every pending slot without resetting it: the pool is being torn down and will never hand them
-    /// out again, so they need no reset.</summary>
+    /// out again, so they need no reset. A reset in flight that fails afterwards frees its slots unreset too (they
+    /// would otherwise wait for a flush that a torn-down pool never makes, and keep its memory mapped).</summary>
     public int[] DropPending()
     {
         lock (_lock)
         {
+            _dropped = true;
             int[] dropped = _pending.ToArray();
             _pending.Clear();
             return dropped;
@@ -137,9 +140,9 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
         }
         catch
         {
-            lock (_lock)
+            if (!RequeueUnlessDropped([index], 0))
             {
-                _pending.Add(index);
+                target.Free(index);
             }
             throw;
         }
@@ -169,16 +172,37 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
             {
                 target.Free(batch[i]);
             }
+            bool requeued = RequeueUnlessDropped(batch, done);
             lock (_lock)
             {
-                // The failed slot and those after it go back to pending, never to the free lists unreset.
-                for (int i = done; i < batch.Length; i++)
-                {
-                    _pending.Add(batch[i]);
-                }
                 _inFlight -= batch.Length;
                 Monitor.PulseAll(_lock);
             }
+            if (!requeued)
+            {
+                for (int i = done; i < batch.Length; i++)
+                {
+                    target.Free(batch[i]);
+                }
+            }
+        }
+    }
+
+    /// <summary>Puts slots whose reset failed back to pending, never to the free lists unreset; false once the pool
+    /// has dropped its pending slots (torn down), when the caller frees them unreset instead.</summary>
+    private bool RequeueUnlessDropped(int[] slots, int from)
+    {
+        lock (_lock)
+        {
+            if (_dropped)
+            {
+                return false;
+            }
+            for (int i = from; i < slots.Length; i++)
+            {
+                _pending.Add(slots[i]);
+            }
+            return true;
         }
     }
 }

@@ -174,6 +174,36 @@ public sealed class DecommitQueueTests
         Assert.Equal(["reset 0", "free 0", "reset 5", "free 5"], target.Log);
     }
 
+    [Fact]
+    public async Task A_batch_that_fails_after_the_pool_dropped_its_pending_slots_frees_them_unreset()
+    {
+        // Regression: the failed slots went back to pending after Dispose had dropped the pending ones, and a disposed
+        // pool never flushes again, so they were never freed and its reservation stayed mapped until finalization.
+        using var resetting = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var target = new RecordingTarget { Gate = (resetting, release), FailOnce = { 0 } };
+        var queue = new DecommitQueue(target, batchSize: 2);
+        queue.Enqueue(1);
+        var flusher = Task.Run(() => queue.Enqueue(0));
+        Assert.True(resetting.Wait(TimeSpan.FromSeconds(30)));
+        Assert.Empty(queue.DropPending()); // the pool is torn down while the batch is in flight
+        release.Set();
+        await Assert.ThrowsAsync<VirtualMemoryException>(() => flusher.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(["reset 0 failed", "free 0", "free 1"], target.Log);
+        Assert.Equal(0, queue.Unsettled);
+    }
+
+    [Fact]
+    public void A_single_reset_that_fails_after_the_pool_dropped_its_pending_slots_frees_it_unreset()
+    {
+        var target = new RecordingTarget { FailOnce = { 5 } };
+        var queue = new DecommitQueue(target, batchSize: 1);
+        Assert.Empty(queue.DropPending());
+        Assert.Throws<VirtualMemoryException>(() => queue.Enqueue(5));
+        Assert.Equal(["reset 5 failed", "free 5"], target.Log);
+        Assert.Equal(0, queue.Unsettled);
+    }
+
     private sealed class RecordingTarget : IDecommitTarget
     {
         private readonly object _lock = new();

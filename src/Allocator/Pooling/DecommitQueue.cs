@@ -28,9 +28,9 @@ internal interface IDecommitTarget
 /// <c>decommit_queue.rs</c>): one policy for both pools, so stacks and slots reset, retry and drain alike.</summary>
 /// <remarks>
 /// <para>A slot is never freed unreset while its pool lives: a reset that throws leaves it pending, and the next flush
-/// tries again, so a failed madvise loses nothing (once the pool is torn down, nothing is handed out again). With a batch size of one the reset runs at once on the returning thread without a
-/// lock; larger batches collect slots and reset them together when the batch is full or a checkout finds no free
-/// slot.</para>
+/// tries again, so a failed madvise loses nothing (once the pool is torn down, nothing is handed out again). With a
+/// batch size of one the reset runs at once on the returning thread without a lock; larger batches collect slots and
+/// reset them together when the batch is full or a checkout finds no free slot.</para>
 /// <para>Invariant: every returned slot is in exactly one place: pending, in flight (taken by a flusher), or freed.</para>
 /// </remarks>
 internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)

@@ -42,11 +42,12 @@ internal static class ThrowHelper
         }
     }
 
+    // Never Stale: a Store judges only its own live leases (see Store.Judge); only pools answer Stale, and their
+    // refusals are worded where they are made.
     private static string DescribeRefusal(InvalidTokenReason reason, string token, long ownerStoreId, long storeId) => reason switch
     {
         InvalidTokenReason.WrongOwner => $"{token} belongs to Store {ownerStoreId}, not to Store {storeId} it was presented to; return it through Store {ownerStoreId}",
         InvalidTokenReason.AlreadyReturned => $"{token} was returned already (double return) to Store {storeId}",
-        InvalidTokenReason.Stale => $"{token} is stale: its checkout ended when Store {ownerStoreId} released it",
         _ => $"{token} names no checkout Store {storeId} can return (default, or a stack its fiber holds)",
     };
 }

@@ -32,6 +32,7 @@ internal sealed class AllocatorEventSource : EventSource
     {
         if (!IsEnabled())
         {
+            // Stryker disable once Statement : WriteEventCore writes nothing while the source is disabled; this return only skips building the payload
             return;
         }
         fixed (char* poolChars = pool)

@@ -30,15 +30,18 @@ public sealed class GuestLibrary
 
     /// <summary>The file name of guest library <paramref name="name"/> on this platform.</summary>
     /// <exception cref="ArgumentException"><paramref name="name"/> is empty or holds a directory separator.</exception>
-    public static string GetFileName(string name)
+    public static string GetFileName(string name) => GetFileName(name, OperatingSystem.IsWindows(), OperatingSystem.IsMacOS());
+
+    /// <summary>The naming rule for a given platform, so every platform's names are tested on any of them.</summary>
+    internal static string GetFileName(string name, bool windows, bool macOS)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (name.IndexOfAny(['/', '\\']) >= 0)
         {
             throw new ArgumentException($"'{name}' is a path; pass the library's plain name, such as 'Guest' for libGuest.so.", nameof(name));
         }
-        return OperatingSystem.IsWindows() ? name + ".dll"
-            : OperatingSystem.IsMacOS() ? "lib" + name + ".dylib"
+        return windows ? name + ".dll"
+            : macOS ? "lib" + name + ".dylib"
             : "lib" + name + ".so";
     }
 

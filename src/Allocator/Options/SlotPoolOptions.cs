@@ -63,7 +63,9 @@ public sealed record SlotPoolOptions
             {
                 throw new PoolConfigurationException(field, $"each range must have a page-aligned offset and a non-zero page-multiple length (page size {VirtualMemory.PageSize})", range);
             }
-            if (range.Offset > SlotSize || range.Length > SlotSize - range.Offset)
+            // Stryker disable once Equality : at Offset == SlotSize the length test below refuses the range anyway (its length is not 0)
+            bool startsPastEnd = range.Offset > SlotSize;
+            if (startsPastEnd || range.Length > SlotSize - range.Offset)
             {
                 throw new PoolConfigurationException(field, $"each range must lie inside {nameof(SlotSize)} ({SlotSize})", range);
             }

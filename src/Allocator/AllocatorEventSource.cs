@@ -30,9 +30,9 @@ internal sealed class AllocatorEventSource : EventSource
     [UnconditionalSuppressMessage("ReflectionAnalysis", "IL2026", Justification = "Only strings and a long are written; nothing is serialized by reflection.")]
     public unsafe void PoolExhausted(string pool, string limit, long configuredValue)
     {
+        // Stryker disable once Block,Statement : WriteEventCore writes nothing while the source is disabled; this return only skips building the payload
         if (!IsEnabled())
         {
-            // Stryker disable once Statement : WriteEventCore writes nothing while the source is disabled; this return only skips building the payload
             return;
         }
         fixed (char* poolChars = pool)

@@ -217,6 +217,14 @@ GUEST_API intptr_t guest_call_function(allocator_fiber_ctx* ctx, intptr_t arg)
     return result;
 }
 
+/* Asks host function 0 for arg arguments but passes no argument array: a malformed call the host must refuse. */
+GUEST_API intptr_t guest_call_without_arguments(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t result = 0;
+    allocator_fiber_host_call(ctx, 0, NULL, (int32_t)arg, &result);
+    return result;
+}
+
 #if !defined(_WIN32)
 /* glibc only; on Windows the trampoline's unwind info ends walks on the fiber stack (see src/Native/README.md). */
 static __attribute__((noinline)) intptr_t backtrace_at_depth(allocator_fiber_ctx* ctx, intptr_t depth)

@@ -63,9 +63,8 @@ public sealed record SlotPoolOptions
             {
                 throw new PoolConfigurationException(field, $"each range must have a page-aligned offset and a non-zero page-multiple length (page size {VirtualMemory.PageSize})", range);
             }
-            // Stryker disable once Equality : at Offset == SlotSize the length test below refuses the range anyway (its length is not 0)
-            bool startsPastEnd = range.Offset > SlotSize;
-            if (startsPastEnd || range.Length > SlotSize - range.Offset)
+            // The range must fit in what is left of the slot after its offset (nothing is left past the end).
+            if (range.Length > SlotSize - Math.Min(range.Offset, SlotSize))
             {
                 throw new PoolConfigurationException(field, $"each range must lie inside {nameof(SlotSize)} ({SlotSize})", range);
             }

@@ -24,6 +24,7 @@ internal static class TestGuest
     public static nint HonoursCancel => Export("guest_honours_cancel");
     public static nint IgnoresCancel => Export("guest_ignores_cancel");
     public static nint CallFunction => Export("guest_call_function");
+    public static nint CallWithoutArguments => Export("guest_call_without_arguments");
     public static nint Backtrace => Export("guest_backtrace");
     public static nint StackRemaining => Export("guest_stack_remaining");
     public static nint ProbeFiberEntry => Export("probe_fiber_entry");

@@ -80,6 +80,20 @@ public sealed class AllocatorLifecycleTests : IDisposable
     }
 
     [Fact]
+    public void Disposing_with_nothing_out_reports_no_teardown()
+    {
+        using var events = new RecordingListener();
+        var allocator = TestAllocators.Small();
+        using (var store = new Store<int>(allocator, 0))
+        {
+            store.ReturnStack(store.CheckoutStack("returned before teardown"));
+        }
+        allocator.Dispose();
+        Assert.Empty(allocator.LiveAtDispose);
+        Assert.Equal(0, events.Count(AllocatorEventSource.TeardownWithLiveItemsId)); // serial: no other allocator is torn down meanwhile
+    }
+
+    [Fact]
     public void An_abandoned_Store_is_reported_with_everything_it_held_or_with_nothing()
     {
         using var events = new RecordingListener();
@@ -134,6 +148,8 @@ public sealed class AllocatorLifecycleTests : IDisposable
     private sealed class RecordingListener : EventListener
     {
         private readonly ConcurrentQueue<EventWrittenEventArgs> _events = new();
+
+        public int Count(int eventId) => _events.Count(e => e.EventId == eventId);
 
         public EventWrittenEventArgs Single(int eventId, Func<IReadOnlyList<object?>, bool> match) =>
             Assert.Single(_events, e => e.EventId == eventId && e.Payload is not null && match(e.Payload));

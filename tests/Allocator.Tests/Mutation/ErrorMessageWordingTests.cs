@@ -42,8 +42,10 @@ public sealed class ErrorMessageWordingTests
         StacksCheckedOutException ex = Assert.Throws<StacksCheckedOutException>(() => store.IntoData());
         Assert.Equal(2, ex.Count);
         Assert.StartsWith("Cannot consume the Store: 2 stack(s) are still checked out, held by: ", ex.Message);
-        Assert.Contains("first owner", ex.Message);
-        Assert.Contains("second owner", ex.Message);
+        Assert.Equal(2, ex.Owners.Count);
+        Assert.Contains(ex.Owners, o => o.Contains("first owner"));
+        Assert.Contains(ex.Owners, o => o.Contains("second owner"));
+        Assert.Contains($"held by: {ex.Owners[0]}, {ex.Owners[1]}.", ex.Message);
         Assert.EndsWith(". Return them (or finish/cancel their fibers) first.", ex.Message);
         store.ReturnStack(first);
         store.ReturnStack(second);
@@ -55,6 +57,7 @@ public sealed class ErrorMessageWordingTests
         var ex = new PoolConfigurationException("SomeOptions.Field", "must be set", null);
         Assert.StartsWith("Invalid pool configuration: SomeOptions.Field = null: must be set", ex.Message);
         Assert.Equal("SomeOptions.Field", ex.ParamName);
+        Assert.StartsWith("Invalid pool configuration: SomeOptions.Field = 7: must be", new PoolConfigurationException("SomeOptions.Field", "must be 8", 7).Message);
     }
 
     [Fact]

@@ -152,6 +152,25 @@ public sealed class FiberApiSurfaceTests
         Assert.Equal(0, allocator.GetStackStatistics().InUse);
     }
 
+    [FiberFact]
+    public async Task A_host_call_with_arguments_but_no_argument_array_is_refused_not_served()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        int calls = 0;
+        FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(_ => ++calls));
+        using Fiber fiber = Fiber.Create(store, "no array", TestGuest.CallWithoutArguments, 2, hosts);
+        FiberHostCallException ex = await Assert.ThrowsAsync<FiberHostCallException>(() => fiber.RunAsync().AsTask());
+        Assert.Equal(2, ex.ArgumentCount);
+        Assert.Contains("the argument pointer is null", ex.Message);
+        Assert.Equal(0, calls);
+
+        // With no arguments a null array is fine.
+        using Fiber none = Fiber.Create(store, "no arguments", TestGuest.CallWithoutArguments, 0, hosts);
+        Assert.Equal(1, await none.RunAsync());
+        Assert.Equal(0, allocator.GetStackStatistics().InUse);
+    }
+
     [Fact]
     public void Guest_file_names_follow_each_platforms_rule()
     {

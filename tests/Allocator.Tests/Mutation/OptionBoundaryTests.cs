@@ -145,6 +145,18 @@ public sealed class OptionBoundaryTests
         Assert.Equal($"the pools would reserve {OptionRules.MaxReservationBytes + Page} bytes together, more than the {OptionRules.MaxReservationBytes} an allocator may", ex.Rule);
     }
 
+    [Fact]
+    public void One_pool_may_reserve_exactly_the_maximum_and_not_a_page_per_slot_more()
+    {
+        nuint half = (nuint)1 << 35;
+        new SlotPoolOptions { MaxSlots = 1024, SlotSize = half, GuardSize = half }.Validate("memories"); // 2^10 x 2^36 = 2^46
+        var ex = Assert.Throws<PoolConfigurationException>(() => new SlotPoolOptions { MaxSlots = 1024, SlotSize = half, GuardSize = half + Page }.Validate("memories"));
+        Assert.Equal("SlotPoolOptions(memories).MaxSlots", ex.Field);
+        Assert.Equal(1024, ex.Value);
+        ulong bytes = OptionRules.MaxReservationBytes + 1024UL * Page;
+        Assert.Equal($"the pool would reserve {bytes} bytes, more than the {OptionRules.MaxReservationBytes} an allocator may", ex.Rule);
+    }
+
     [LinuxFact]
     public void Instance_slots_that_need_more_memory_map_regions_than_the_process_may_create_are_named()
     {

@@ -196,9 +196,9 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// suspended on one) the memory stays mapped until the last of them is returned.</summary>
     public void Dispose()
     {
+        // Stryker disable once Block,Statement : a second Dispose finds no pending reset to drop (the first took them) and ReleaseIfDrained is guarded by _released.
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            // Stryker disable once Statement : a second Dispose finds no pending reset to drop (the first took them) and ReleaseIfDrained is guarded by _released.
             return;
         }
         foreach (int index in _resets.DropPending())
@@ -254,9 +254,9 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         while (inUse > peak)
         {
             int seen = Interlocked.CompareExchange(ref _peak, inUse, peak);
+            // Stryker disable once Block,Statement : without the return the loop runs once more, its CAS fails against the peak it just stored and it ends with the same peak.
             if (seen == peak)
             {
-                // Stryker disable once Statement : without it the loop runs once more, its CAS fails against the peak it just stored and it ends with the same peak.
                 return;
             }
             peak = seen;

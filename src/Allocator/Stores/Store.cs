@@ -454,9 +454,11 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 // The slot is no longer ours and its pool resets it again before reuse: nothing is lost.
             }
         }
-        if (_stacks.Count == 0 && _finalizer is not null)
+        // Every caller runs this once no stack is out (IntoData refuses otherwise; the others wait for the last one).
+        Debug.Assert(_stacks.Count == 0);
+        // Stryker disable once Block,Statement : saves the finalizer's work only: the Store is no longer live, so ReleaseAbandoned would return at once.
+        if (_finalizer is not null)
         {
-            // Stryker disable once Statement : saves the finalizer's work only: the Store is no longer live, so ReleaseAbandoned would return at once.
             GC.SuppressFinalize(_finalizer);
         }
         return failures;

@@ -106,6 +106,24 @@ public sealed class StoreHolderPathTests
         Assert.Equal(0, allocator.GetMemoryStatistics().InUse);
     }
 
+    [Fact]
+    public void Dispose_reports_every_holder_that_could_not_unwind_not_just_the_last()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 3, cache: false);
+        var store = new Store<int>(allocator, 1);
+        var first = new ScriptedHolder("first", revocable: false) { FailsOnRelease = true };
+        var second = new ScriptedHolder("second", revocable: false) { FailsOnRelease = true };
+        first.Lease = store.CheckoutStackLease(first.Name, first);
+        second.Lease = store.CheckoutStackLease(second.Name, second);
+
+        AggregateException failed = Assert.Throws<AggregateException>(() => store.Dispose());
+
+        Assert.Equal(["first cannot unwind", "second cannot unwind"], failed.InnerExceptions.Select(e => e.Message).Order());
+        first.Lease.Return();
+        second.Lease.Return();
+        Assert.Equal(0, allocator.GetStackStatistics().InUse);
+    }
+
     private sealed class ScriptedHolder(string name, bool revocable) : IStackHolder
     {
         public StackLease Lease { get; set; } = null!;

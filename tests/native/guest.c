@@ -187,6 +187,46 @@ GUEST_API intptr_t guest_poll_only(allocator_fiber_ctx* ctx, intptr_t count)
     return fired;
 }
 
+/* guest_poll_loop's counters; calls host function 0 once first (returning -1 at once, with counter [2] up, if that call
+ * was cancelled), then runs guest_poll_loop: a guest that both calls the host and polls. */
+GUEST_API intptr_t guest_call_then_poll(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t result;
+    if (allocator_fiber_host_call(ctx, 0, NULL, 0, &result) != ALLOCATOR_FIBER_HOST_OK) {
+        ((volatile intptr_t*)arg)[2]++;
+        return -1;
+    }
+    return guest_poll_loop(ctx, arg);
+}
+
+/* Calls host functions 0, 1, ..., arg - 1 in turn, without arguments; returns the sum of their results, or -1 at once
+ * when a call is cancelled. */
+GUEST_API intptr_t guest_call_each(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t sum = 0;
+    for (intptr_t n = 0; n < count; n++) {
+        intptr_t result;
+        if (allocator_fiber_host_call(ctx, (int32_t)n, NULL, 0, &result) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+        sum += result;
+    }
+    return sum;
+}
+
+/* Yields arg times of its own accord (no poll first), then returns how many yields went on; -1 once one is cancelled. */
+GUEST_API intptr_t guest_yield_times(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t went_on = 0;
+    for (intptr_t n = 0; n < count; n++) {
+        if (allocator_fiber_yield(ctx) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1;
+        }
+        went_on++;
+    }
+    return went_on;
+}
+
 /* arg points to guest memory of at least four words. Writes 1 to word 0, calls host function 0 with the memory's
  * address (the host may write through it), then writes the host's result to word 1, or 1 to word 2 when the call was
  * cancelled: either way the guest touches its memory after the call, so that memory must still be its own. */

@@ -272,8 +272,7 @@ internal sealed class FiberDriver : IStackHolder
         }
         catch (Exception ex)
         {
-            UnwindOwned(EndFor(ex, cancellationToken));
-            if (CancelledBy(ex, cancellationToken) is { } cancelled)
+            if (UnwindAfterFailure(ex, cancellationToken) is { } cancelled)
             {
                 throw cancelled;
             }
@@ -290,8 +289,7 @@ internal sealed class FiberDriver : IStackHolder
         }
         catch (Exception ex)
         {
-            UnwindOwned(EndFor(ex, cancellationToken));
-            if (CancelledBy(ex, cancellationToken) is { } cancelled)
+            if (UnwindAfterFailure(ex, cancellationToken) is { } cancelled)
             {
                 throw cancelled;
             }
@@ -373,8 +371,9 @@ internal sealed class FiberDriver : IStackHolder
             {
                 // A synchronous host function threw; the guest was told its call was cancelled and has ended.
                 SyncFailure = null;
-                Finish(EndFor(failure.SourceException, cancellationToken));
-                if (CancelledBy(failure.SourceException, cancellationToken) is { } cancelled)
+                OperationCanceledException? cancelled = CancelledBy(failure.SourceException, cancellationToken);
+                Finish(cancelled is null ? FiberState.Faulted : FiberState.Cancelled);
+                if (cancelled is not null)
                 {
                     throw cancelled;
                 }
@@ -440,8 +439,7 @@ internal sealed class FiberDriver : IStackHolder
         }
         catch (Exception ex)
         {
-            UnwindOwned(EndFor(ex, cancellationToken));
-            if (CancelledBy(ex, cancellationToken) is { } cancelled)
+            if (UnwindAfterFailure(ex, cancellationToken) is { } cancelled)
             {
                 throw cancelled;
             }
@@ -571,8 +569,17 @@ internal sealed class FiberDriver : IStackHolder
         return signal.Task;
     }
 
-    private FiberState EndFor(Exception ex, CancellationToken cancellationToken) =>
-        CancelledBy(ex, cancellationToken) is not null ? FiberState.Cancelled : FiberState.Faulted;
+    /// <summary>With ownership held: a host function or the deadline policy threw <paramref name="ex"/>. Unwinds the
+    /// guest, and returns the exception to throw instead when <paramref name="ex"/> is a reaction to this fiber's
+    /// cancel (null: rethrow <paramref name="ex"/>).</summary>
+    private OperationCanceledException? UnwindAfterFailure(Exception ex, CancellationToken cancellationToken)
+    {
+        // Judged before the unwind, which marks the fiber cancelled itself: a host's own OperationCanceledException
+        // (a timeout of its own, say) is a fault, not this fiber's cancel.
+        OperationCanceledException? cancelled = CancelledBy(ex, cancellationToken);
+        UnwindOwned(cancelled is null ? FiberState.Faulted : FiberState.Cancelled);
+        return cancelled;
+    }
 
     /// <summary>The exception to report when <paramref name="ex"/> is a host's reaction to this fiber's cancel.</summary>
     private OperationCanceledException? CancelledBy(Exception ex, CancellationToken cancellationToken) =>

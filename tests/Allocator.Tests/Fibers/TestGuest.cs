@@ -32,6 +32,9 @@ internal static class TestGuest
     public static nint ContextLayout => Export("guest_context_layout");
     public static nint PollLoop => Export("guest_poll_loop");
     public static nint PollOnly => Export("guest_poll_only");
+    public static nint CallThenPoll => Export("guest_call_then_poll");
+    public static nint CallEach => Export("guest_call_each");
+    public static nint YieldTimes => Export("guest_yield_times");
     public static nint WriteAfterCall => Export("guest_write_after_call");
 
     /// <summary>guest_checked_calls' argument: the seed in the high bits, the call count in the low 16.</summary>

@@ -31,7 +31,7 @@ internal sealed class FiberDriver : IStackHolder
     private nint _context;
     private int _contextWriters;
     private int _ownership = Busy;
-    private int _busyThread = Environment.CurrentManagedThreadId;
+    private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
     private int _driven;
     private int _cancelRequested;
     private bool _revoked;
@@ -181,6 +181,7 @@ internal sealed class FiberDriver : IStackHolder
                         return;
                     }
                     // Guest code is on the CPU on another thread: it stops at its next host call, poll or its end.
+                    // Stryker disable once Statement : SpinOnce only backs off; the loop leaves on the same conditions without it
                     spin.SpinOnce();
                     break;
             }
@@ -476,6 +477,7 @@ internal sealed class FiberDriver : IStackHolder
         finally
         {
             SyncHostCallback.Exit(previous);
+            // Stryker disable once Statement : every caller (Step, UnwindOwned) uses this driver after the resume, so the driver and its _epoch are reachable throughout it anyway
             GC.KeepAlive(_epoch); // the guest read its counter word during the resume
         }
     }
@@ -492,6 +494,7 @@ internal sealed class FiberDriver : IStackHolder
     private static ulong DeadlineAfter(FiberEpoch epoch, ulong ticks)
     {
         ulong now = epoch.Current;
+        // Stryker disable once Equality : at ticks == MaxValue - now both branches give ulong.MaxValue
         return ticks > ulong.MaxValue - now ? ulong.MaxValue : now + ticks;
     }
 
@@ -629,7 +632,6 @@ internal sealed class FiberDriver : IStackHolder
             // The final state only once the stack is back: whoever sees the fiber ended also sees its stack returned
             // (and a deferred return counted).
             _state = finalState;
-            Volatile.Write(ref _busyThread, 0);
             Interlocked.Exchange(ref _ownership, Finished);
         }
     }
@@ -642,6 +644,7 @@ internal sealed class FiberDriver : IStackHolder
         SpinWait spin = default;
         while (Volatile.Read(ref _contextWriters) != 0)
         {
+            // Stryker disable once Statement : SpinOnce only backs off; the loop leaves on the same condition without it
             spin.SpinOnce();
         }
     }
@@ -667,6 +670,7 @@ internal sealed class FiberDriver : IStackHolder
         SpinWait spin = default;
         while (Volatile.Read(ref _ownership) != Finished)
         {
+            // Stryker disable once Statement : SpinOnce only backs off; the loop leaves on the same condition without it
             spin.SpinOnce();
         }
     }

@@ -27,6 +27,8 @@ internal sealed class FiberDriver : IStackHolder
     private const int Finished = 2;
     private const int AwaitingHost = 3;
 
+    private static Action<FiberDriver>? s_beforeCancelSignal;
+
     private StackLease? _lease;
     private nint _context;
     private int _contextWriters;
@@ -90,6 +92,14 @@ internal sealed class FiberDriver : IStackHolder
             }
             return source.Token;
         }
+    }
+
+    /// <summary>Test seam: runs when a driver about to wait for a pending host task looks for its cancel signal, before
+    /// the signal exists: the window in which a cancel or revoke from another thread finds no signal to set, so the
+    /// driver must notice it itself. Null in production (one static read per pending host call).</summary>
+    internal static Action<FiberDriver>? BeforeCancelSignalForTest
+    {
+        set => s_beforeCancelSignal = value;
     }
 
     /// <summary>What a synchronous host function threw, captured by <see cref="SyncHostCallback"/>.</summary>
@@ -527,6 +537,7 @@ internal sealed class FiberDriver : IStackHolder
     {
         if (Interlocked.Exchange(ref _cancelRequested, 1) != 0)
         {
+            // Stryker disable once Statement : a second pass repeats only idempotent steps (the same word written while the context is open, a set signal set, a cancelled token cancelled)
             return;
         }
         // Writers announce themselves before reading the context; CloseContext waits for them before the stack can
@@ -559,6 +570,7 @@ internal sealed class FiberDriver : IStackHolder
 
     private Task CancelSignal()
     {
+        s_beforeCancelSignal?.Invoke(this);
         TaskCompletionSource? signal = Volatile.Read(ref _cancelSignal);
         if (signal is null)
         {
@@ -643,8 +655,8 @@ internal sealed class FiberDriver : IStackHolder
         Interlocked.Exchange(ref _context, 0);
         SpinWait spin = default;
         while (Volatile.Read(ref _contextWriters) != 0)
+        // Stryker disable once Block,Statement : SpinOnce only backs off; the loop leaves on the same condition without it
         {
-            // Stryker disable once Statement : SpinOnce only backs off; the loop leaves on the same condition without it
             spin.SpinOnce();
         }
     }
@@ -669,8 +681,8 @@ internal sealed class FiberDriver : IStackHolder
     {
         SpinWait spin = default;
         while (Volatile.Read(ref _ownership) != Finished)
+        // Stryker disable once Block,Statement : SpinOnce only backs off; the loop leaves on the same condition without it
         {
-            // Stryker disable once Statement : SpinOnce only backs off; the loop leaves on the same condition without it
             spin.SpinOnce();
         }
     }

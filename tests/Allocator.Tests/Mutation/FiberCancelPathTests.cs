@@ -96,6 +96,7 @@ public sealed class FiberCancelPathTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         using var counters = new GuestCounters();
+        using var unused = new CancellationTokenSource(); // the run's token, never cancelled: not the one to report
         OperationCanceledException? thrown = null;
         FiberHostFunctions hosts = Throwing(kind, call =>
         {
@@ -105,7 +106,7 @@ public sealed class FiberCancelPathTests
         });
         Fiber fiber = Fiber.Create(store, "host-saw-cancel", TestGuest.HonoursCancel, counters.Address, hosts);
 
-        OperationCanceledException cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
+        OperationCanceledException cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => fiber.RunAsync(unused.Token).AsTask());
 
         Assert.Equal("Fiber 'host-saw-cancel' " + CancelledByCall, cancelled.Message);
         Assert.Same(thrown, cancelled.InnerException);

@@ -155,10 +155,11 @@ public sealed class FiberDeadlineArithmeticTests
         using var store = new Store<int>(allocator, 0);
         var epoch = new FiberEpoch();
         bool lastRan = false;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var hosts = FiberHostFunctions.From(
             FiberHostEntry.Async(async _ =>
             {
-                await Task.Yield(); // the driver takes the fiber back wherever this ends
+                await gate.Task; // ends only once the driver waits for it: the driver takes the fiber back on a pool thread
                 return 1;
             }),
             FiberHostEntry.Sync(call =>
@@ -172,8 +173,12 @@ public sealed class FiberDeadlineArithmeticTests
                 return 4;
             }));
         Fiber fiber = Fiber.Create(store, "after-await", TestGuest.CallEach, 3, hosts);
+        Task<long> run = fiber.RunAsync().AsTask();
+        Assert.False(run.IsCompleted);
 
-        FiberInterruptedException interrupted = await Assert.ThrowsAsync<FiberInterruptedException>(() => fiber.RunAsync().AsTask());
+        gate.SetResult();
+
+        FiberInterruptedException interrupted = await Assert.ThrowsAsync<FiberInterruptedException>(() => run.WaitAsync(CancellationAssert.Timeout));
 
         Assert.False(lastRan); // the third call met the deadline the second set
         Assert.Equal((0ul, 0ul), (interrupted.Epoch, interrupted.Deadline));

@@ -36,8 +36,8 @@ public sealed class FiberHostCallCheckTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         var hosts = new FiberHostFunctions(call => ValueTask.FromResult(40L + call.ArgumentCount));
-        Fiber bad = Fiber.Create(store, "null-args", TestGuest.CallNullArguments, 2, hosts);
-        Fiber none = Fiber.Create(store, "no-args", TestGuest.CallNullArguments, 0, hosts);
+        Fiber bad = Fiber.Create(store, "null-args", TestGuest.CallWithoutArguments, 2, hosts);
+        Fiber none = Fiber.Create(store, "no-args", TestGuest.CallWithoutArguments, 0, hosts);
 
         FiberHostCallException refused = await Assert.ThrowsAsync<FiberHostCallException>(() => bad.RunAsync().AsTask());
         long result = await none.RunAsync();

@@ -41,6 +41,7 @@ internal sealed class FiberDriver : IStackHolder
     private CancellationTokenSource? _hostCancellation;
     private volatile FiberState _state;
     private FiberEpoch? _epoch;
+    private FiberEpoch? _appliedEpoch;
     private ulong _deadline = ulong.MaxValue;
     private FiberEpochDeadlineCallback? _deadlineCallback;
 
@@ -487,8 +488,6 @@ internal sealed class FiberDriver : IStackHolder
         finally
         {
             SyncHostCallback.Exit(previous);
-            // Stryker disable once Statement : every caller (Step, UnwindOwned) uses this driver after the resume, so the driver and its _epoch are reachable throughout it anyway
-            GC.KeepAlive(_epoch); // the guest read its counter word during the resume
         }
     }
 
@@ -496,6 +495,9 @@ internal sealed class FiberDriver : IStackHolder
     {
         if (_epoch is { } epoch && context != null)
         {
+            // The guest reads this epoch's counter word until the next resume applies another: keep it alive that
+            // long even if SetEpochDeadline replaces _epoch meanwhile from another thread.
+            _appliedEpoch = epoch;
             context->Epoch = epoch.Address;
             context->Deadline = Volatile.Read(ref _deadline);
         }

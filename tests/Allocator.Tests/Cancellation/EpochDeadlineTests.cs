@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Allocator.Fibers;
 using Allocator.Tests.Fibers;
 using Allocator.Tests.Support;
@@ -32,6 +33,40 @@ public sealed class EpochDeadlineTests
         Assert.Equal(1, counters.CancelsSeen); // the guest's yield said so, and it returned on its own
         Assert.Equal(0, counters.YieldsContinued);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Interrupted);
+    }
+
+    [FiberFact]
+    public async Task An_epoch_replaced_from_another_thread_stays_alive_while_the_running_guest_still_reads_it()
+    {
+        // Regression: SetEpochDeadline with another epoch while the guest ran left the native context pointing at the
+        // old epoch's counter until the next resume, with nothing keeping that epoch alive: the GC could free the
+        // word the guest polls.
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new PollCounters();
+        Fiber fiber = Fiber.Create(store, "poller", TestGuest.PollLoop, counters.Address, FiberHostFunctions.Empty);
+        WeakReference first = SetDeadlineOnNewEpoch(fiber);
+        Task<long> run = Task.Run(() => fiber.RunAsync().AsTask());
+        Assert.True(SpinWait.SpinUntil(() => counters.Iterations > 10_000, CancellationAssert.Timeout));
+
+        var second = new FiberEpoch();
+        fiber.SetEpochDeadline(second, 1_000); // from this thread: applied at the guest's next resume
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.True(first.IsAlive, "The epoch the running guest polls was collected.");
+
+        fiber.Cancel();
+        await Assert.ThrowsAsync<OperationCanceledException>(() => run.WaitAsync(CancellationAssert.Timeout));
+        GC.KeepAlive(second);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference SetDeadlineOnNewEpoch(Fiber fiber)
+    {
+        var epoch = new FiberEpoch();
+        fiber.SetEpochDeadline(epoch, 1_000);
+        return new WeakReference(epoch);
     }
 
     [FiberFact]

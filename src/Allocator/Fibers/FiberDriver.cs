@@ -506,7 +506,6 @@ internal sealed class FiberDriver : IStackHolder
     private static ulong DeadlineAfter(FiberEpoch epoch, ulong ticks)
     {
         ulong now = epoch.Current;
-        // Stryker disable once Equality : at ticks == MaxValue - now both branches give ulong.MaxValue
         return ticks > ulong.MaxValue - now ? ulong.MaxValue : now + ticks;
     }
 

@@ -109,7 +109,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         Debug.Assert(image is null || (affinityKey is null && image.End <= accessible && NextGuardAtOrAfter(image.Start) >= image.End),
             "The Store checks that the image fits the accessible bytes clear of guards.");
         ThrowIfDisposed();
-        // Stryker disable once NullCoalescing : the Store passes no affinity key with an image (CheckoutMemoryFromImage), so both orders give the image.
         affinityKey = image ?? affinityKey;
         int index;
         bool hit;
@@ -523,24 +522,20 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         nuint cursor = from;
         foreach (SlotGuardRange guard in _guards)
         {
-            // Stryker disable once Equality : a guard starting at `to` is skipped either way: the clear before it ends at `to` and the cursor moves to `to`.
             if (guard.Offset >= to)
             {
                 break;
             }
-            // Stryker disable once Equality : a guard ending at the cursor moves the cursor to Math.Min(End, to) = the cursor, and there is nothing before it to clear.
             if (guard.End <= cursor)
             {
                 continue;
             }
-            // Stryker disable once Equality : with the guard at the cursor the extra clear is of zero bytes.
             if (guard.Offset > cursor)
             {
                 NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), guard.Offset - cursor);
             }
             cursor = Math.Min(guard.End, to);
         }
-        // Stryker disable once Equality : with the cursor at `to` the extra clear is of zero bytes.
         if (to > cursor)
         {
             NativeMemory.Clear((void*)(SlotAddress(index) + (nint)cursor), to - cursor);
@@ -647,7 +642,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         nuint offset = (nuint)index * _stride;
         try
         {
-            // Stryker disable once Equality : at equal sizes the extra branch protects zero bytes and reopens no guard (start >= current = end).
             if (accessible > current)
             {
                 _reservation.Protect(offset + current, accessible - current, MemoryProtection.ReadWrite);
@@ -656,14 +650,12 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                     // Put back the interior guards that the range just opened covers.
                     nuint start = Math.Max(guard.Offset, current);
                     nuint end = Math.Min(guard.End, accessible);
-                    // Stryker disable once Equality : the extra case is a protection change of zero bytes, which changes nothing.
                     if (start < end)
                     {
                         _reservation.Protect(offset + start, end - start, MemoryProtection.NoAccess);
                     }
                 }
             }
-            // Stryker disable once Equality : the extra case is a protection change of zero bytes, which changes nothing.
             else if (accessible < current)
             {
                 // The kept bytes are zero already; hide the part this user did not ask for.

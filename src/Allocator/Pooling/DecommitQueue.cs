@@ -172,9 +172,10 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
             {
                 target.Free(batch[i]);
             }
-            bool requeued = RequeueUnlessDropped(batch, done);
+            bool requeued;
             lock (_lock)
             {
+                requeued = RequeueUnlessDropped(batch, done); // re-entered: one lock for the whole settlement
                 _inFlight -= batch.Length;
                 Monitor.PulseAll(_lock);
             }

@@ -58,6 +58,27 @@ internal sealed class IndexAllocator
     /// <summary>Free slots that remember a key.</summary>
     public int WarmCount => Volatile.Read(ref _warmCount);
 
+    /// <summary>Takes a free slot without a key (no affinity): the one parked on this core if any, else one from the
+    /// shared list, else one parked on another core. <paramref name="outOfSharedList"/> is how many slots are out of
+    /// the shared list once this one left it, or -1 when the slot was parked (it had left the shared list already):
+    /// only a pop from the shared list can raise that count, so a caller tracking its peak looks at nothing else, and
+    /// never at the other cores' cells.</summary>
+    public bool TryAllocateUnkeyed(out int index, out int outOfSharedList)
+    {
+        Debug.Assert(_parked is not null && _maxWarm == 0, "Only pools without affinity park slots per core.");
+        outOfSharedList = -1;
+        if (_parked.TryTake(out index))
+        {
+            return true;
+        }
+        if (_cold.TryPop(out index, out int remaining))
+        {
+            outOfSharedList = Capacity - remaining;
+            return true;
+        }
+        return _parked.TrySteal(out index);
+    }
+
     /// <summary>Takes a free slot into <paramref name="index"/>, preferring the one <paramref name="key"/> used last;
     /// <paramref name="affinityHit"/> tells whether it got that one.</summary>
     public bool TryAllocate(object? key, out int index, out bool affinityHit)

@@ -20,7 +20,6 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     private readonly IndexAllocator _indices;
     private readonly DecommitQueue _resets;
     private readonly SlotStateWord[] _state;
-    private readonly CheckoutOwners _owners;
     private readonly nuint _guardSize;
     private readonly nuint _slotStride;
     private readonly string _limitName;
@@ -53,7 +52,6 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
             throw;
         }
         _state = new SlotStateWord[options.MaxStacks];
-        _owners = new CheckoutOwners(options.MaxStacks);
         _indices = new IndexAllocator(options.MaxStacks, maxWarm: 0);
         _resets = new DecommitQueue(this, batchSize: 1);
     }
@@ -96,11 +94,15 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>Checks out a stack for <paramref name="storeId"/>. Throws <see cref="PoolExhaustedException"/> when
     /// all are out, <see cref="ObjectDisposedException"/> once the pool is disposed.</summary>
+    /// <remarks>The steady state (this core's parked stack) costs one exchange on this core's cell and writes one
+    /// line of the slot's own; nothing else shared is written, and nothing another core writes is read: the peak is
+    /// looked at only when a stack leaves the shared list, which is when it can rise.</remarks>
     public PooledStack Rent(long storeId, string? owner)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         int index;
-        while (!_indices.TryAllocate(null, out index, out _))
+        int outOfSharedList;
+        while (!_indices.TryAllocateUnkeyed(out index, out outOfSharedList))
         {
             // Stacks whose reset failed earlier are tried again before the pool reports exhaustion.
             if (!_resets.FlushOrWait())
@@ -115,11 +117,14 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
             FreeAndMaybeRelease(index);
             throw new ObjectDisposedException(GetType().FullName);
         }
-        UpdatePeak(InUse);
-        _owners.Set(index, storeId, owner);
-        // Only the taker owns a free slot, so a plain increment moves it from even (free) to odd (out).
-        ulong generation = Interlocked.Increment(ref _state[index].Value);
+        UpdatePeak(outOfSharedList); // -1 for a parked stack: it was counted when it left the shared list
+        ref SlotStateWord slot = ref _state[index];
+        SetOwner(ref slot, storeId, owner);
+        // Only the taker owns a free slot and a return only ever compares against an odd (issued) generation, so a
+        // plain release store moves the word from even (free) to odd (out): no lock-prefixed increment needed.
+        ulong generation = slot.Value + 1;
         Debug.Assert((generation & 1) == 1, "A free slot's state word is even.");
+        Volatile.Write(ref slot.Value, generation);
         return new PooledStack(index, generation, StackBottom(index), Options.StackSize);
     }
 
@@ -127,7 +132,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
     public InvalidTokenReason? Return(PooledStack stack)
     {
-        if (CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[(int)((uint)stack.Index % (uint)_state.Length)].Value)) is { } reason)
+        if (Judge(stack) is { } reason)
         {
             Interlocked.Increment(ref _refusedReturns);
             return reason;
@@ -157,8 +162,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     }
 
     /// <summary>True when <paramref name="stack"/> is the current checkout of its slot.</summary>
-    public bool IsCheckedOut(PooledStack stack) =>
-        CheckoutGeneration.Judge(stack.Index, _state.Length, stack.Generation, Volatile.Read(in _state[(int)((uint)stack.Index % (uint)_state.Length)].Value)) is null;
+    public bool IsCheckedOut(PooledStack stack) => Judge(stack) is null;
 
     /// <summary>Describes every stack checked out now, with its owner.</summary>
     public List<string> DescribeCheckouts()
@@ -168,7 +172,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         {
             if ((Volatile.Read(in _state[i].Value) & 1) == 1)
             {
-                live.Add($"stack {i}: {_owners.Describe(i)}");
+                live.Add($"stack {i}: {DescribeOwner(i)}");
             }
         }
         return live;
@@ -242,6 +246,36 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         {
             _reservation.Dispose();
         }
+    }
+
+    /// <summary>Judges a token against its slot; an index out of range is judged without reading any slot (a
+    /// bounds test, where a modulo would cost a division on every return).</summary>
+    private InvalidTokenReason? Judge(PooledStack stack)
+    {
+        SlotStateWord[] state = _state;
+        ulong current = (uint)stack.Index < (uint)state.Length ? Volatile.Read(in state[stack.Index].Value) : 0;
+        return CheckoutGeneration.Judge(stack.Index, state.Length, stack.Generation, current);
+    }
+
+    /// <summary>Records who holds the checkout. Written only when it changed (a Store that takes the same parked
+    /// stack again writes nothing), and on the slot's own line, which the checkout writes anyway.</summary>
+    private static void SetOwner(ref SlotStateWord slot, long storeId, string? owner)
+    {
+        if (slot.StoreId != storeId)
+        {
+            Volatile.Write(ref slot.StoreId, storeId);
+        }
+        if (!ReferenceEquals(slot.Owner, owner))
+        {
+            Volatile.Write(ref slot.Owner, owner);
+        }
+    }
+
+    private string DescribeOwner(int index)
+    {
+        long store = Volatile.Read(ref _state[index].StoreId);
+        string? label = Volatile.Read(ref _state[index].Owner);
+        return label is null ? $"Store {store}" : $"Store {store} ('{label}')";
     }
 
     private nuint SlotOffset(int index) => (nuint)index * _slotStride;

@@ -53,6 +53,12 @@ internal static unsafe class VirtualMemory
         }
     }
 
+    /// <summary>True where one <see cref="Discard"/> may span pages that are never accessible (guard pages) and
+    /// leaves them so: madvise(MADV_DONTNEED) drops pages but keeps every protection, so a pool may give back
+    /// neighbouring slots in one call, guards included. False on Windows, where a discard decommits and commits the
+    /// whole range read-write again: across a guard it would make the guard usable. Settable for tests only.</summary>
+    internal static bool DiscardSpansGuards { get; set; } = !OperatingSystem.IsWindows();
+
     internal static void Discard(nint address, nuint size)
     {
         string call = "madvise(MADV_DONTNEED)";

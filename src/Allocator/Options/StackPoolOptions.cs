@@ -19,6 +19,13 @@ public sealed record StackPoolOptions
     /// <summary>Zero a stack when it is returned, so no data leaks from one user to the next.</summary>
     public bool ZeroOnReturn { get; init; }
 
+    /// <summary>With <see cref="ZeroOnReturn"/>, returned stacks are zeroed in batches of this many (Wasmtime's
+    /// <c>decommit_batch_size</c>); a checkout that finds no free stack zeroes the pending ones at once. With
+    /// <see cref="KeepResident"/> 0, neighbouring stacks of a batch are given back to the OS in one call (on Linux),
+    /// which is what makes zeroing cheap; with bytes kept resident each stack still needs a call of its own. One (the
+    /// default) zeroes on every return. At most <see cref="MaxStacks"/>.</summary>
+    public int DecommitBatchSize { get; init; } = 1;
+
     /// <summary>Throws <see cref="PoolConfigurationException"/> naming the first field that is wrong.</summary>
     public void Validate() => _ = ValidatedBytes();
 
@@ -34,6 +41,7 @@ public sealed record StackPoolOptions
         }
         OptionChecks.Size(Prefix + nameof(KeepResident), KeepResident, allowZero: true);
         OptionChecks.AtMost(Prefix + nameof(KeepResident), KeepResident, nameof(StackSize), StackSize);
+        OptionChecks.Count(Prefix + nameof(DecommitBatchSize), DecommitBatchSize, 1, MaxStacks);
         ulong bytes = OptionRules.PoolBytes(MaxStacks, StackSize, VirtualMemory.PageSize);
         OptionChecks.Reservation(Prefix + nameof(MaxStacks), MaxStacks, bytes);
         return bytes;

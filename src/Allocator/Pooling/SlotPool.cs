@@ -464,7 +464,8 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 continue;
             }
             // A run is open only once an earlier slot of this batch joined it, so batch[k - 1] exists.
-            bool adjacent = runEnd > runStart && batch[k - 1] + 1 == index
+            // Windows' discard would commit the pages between neighbours (their guards) read-write: no runs there.
+            bool adjacent = VirtualMemory.DiscardSpansGuards && runEnd > runStart && batch[k - 1] + 1 == index
                 && runEnd == (nuint)batch[k - 1] * _stride + _accessible[batch[k - 1]] && from == (nuint)index * _stride;
             if (!adjacent)
             {

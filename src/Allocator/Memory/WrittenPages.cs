@@ -22,7 +22,22 @@ internal static unsafe class WrittenPages
     /// <summary>Regions asked for per scan; a reset with more disjoint written runs discards the rest.</summary>
     public const int MaxRegions = 32;
 
+    // Written, present or swapped out, and neither the zero page nor a file page (inverted categories). A written
+    // page that was swapped out is not present, yet holds the tenant's bytes: asking for present pages only would
+    // leave it neither restored nor discarded, and the next tenant would read it back.
+    internal const ulong CategoryInverted = Interop.PageCategory.PfnZero | Interop.PageCategory.File;
+    internal const ulong CategoryMask = Interop.PageCategory.Written | Interop.PageCategory.PfnZero | Interop.PageCategory.File;
+    internal const ulong CategoryAnyOf = Interop.PageCategory.Present | Interop.PageCategory.Swapped;
+
     private static readonly SafeFileHandle? s_pagemap = OpenIfSupported();
+
+    /// <summary>Whether a scan reports a page of these categories, by the kernel's rule for PAGEMAP_SCAN
+    /// (fs/proc/task_mmu.c, pagemap_scan_is_interesting_page): for tests of the masks above.</summary>
+    internal static bool Reports(ulong categories)
+    {
+        categories ^= CategoryInverted;
+        return (categories & CategoryMask) == CategoryMask && (categories & CategoryAnyOf) != 0;
+    }
 
     public static bool IsSupported => s_pagemap is not null;
 
@@ -48,9 +63,9 @@ internal static unsafe class WrittenPages
                 Vec = (ulong)vec,
                 VecLength = MaxRegions,
                 MaxPages = maxPages,
-                // Present and written, but neither the zero page nor a file page: inverted categories.
-                CategoryInverted = Interop.Sys.PageIsPfnZero | Interop.Sys.PageIsFile,
-                CategoryMask = Interop.Sys.PageIsWritten | Interop.Sys.PageIsPresent | Interop.Sys.PageIsPfnZero | Interop.Sys.PageIsFile,
+                CategoryInverted = CategoryInverted,
+                CategoryMask = CategoryMask,
+                CategoryAnyOfMask = CategoryAnyOf,
                 ReturnMask = 0,
             };
             // No add-ref: s_pagemap lives as long as the process (a static that is never disposed).
@@ -89,7 +104,7 @@ internal static unsafe class WrittenPages
             Vec = (ulong)vec,
             VecLength = 1,
             MaxPages = 1,
-            CategoryMask = Interop.Sys.PageIsPresent,
+            CategoryMask = Interop.PageCategory.Present,
         };
         if (Interop.Sys.PageMapScan((int)pagemap.DangerousGetHandle(), &probe) < 0)
         {

@@ -15,15 +15,21 @@ internal static partial class Interop
         public ulong Categories;
     }
 
+    /// <summary>PAGEMAP_SCAN page categories (PAGE_IS_*, include/uapi/linux/fs.h). Outside <see cref="Sys"/> so the
+    /// masks built from them are plain constants on every platform.</summary>
+    internal static class PageCategory
+    {
+        public const ulong Written = 1 << 1;
+        public const ulong File = 1 << 2;
+        public const ulong Present = 1 << 3;
+        public const ulong Swapped = 1 << 4;
+        public const ulong PfnZero = 1 << 5;
+    }
+
     internal static unsafe partial class Sys
     {
         /// <summary>PAGEMAP_SCAN (Linux 6.7+): _IOWR('f', 16, struct pm_scan_arg).</summary>
         private const uint PageMapScanRequest = 0xC0606610;
-
-        public const ulong PageIsWritten = 1 << 1;
-        public const ulong PageIsFile = 1 << 2;
-        public const ulong PageIsPresent = 1 << 3;
-        public const ulong PageIsPfnZero = 1 << 5;
 
         /// <summary>struct pm_scan_arg (include/uapi/linux/fs.h).</summary>
         [StructLayout(LayoutKind.Sequential)]

@@ -97,6 +97,38 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
     }
 
     [Fact]
+    public void The_guards_between_neighbours_stay_inaccessible_after_a_batched_reset_of_stacks_and_of_memory_slots()
+    {
+        // On Windows a discard commits its range read-write again: spanning a guard there would open it.
+        using StackPool stacks = Pool(keepResident: 0);
+        PooledStack[] rented = RentAll(stacks, 4);
+        foreach (PooledStack stack in rented)
+        {
+            FillDeep(stack);
+            stacks.ReturnAccepted(stack);
+        }
+        foreach (PooledStack stack in RentAll(stacks, 4))
+        {
+            Assert.False(PageAccess.IsReadable(stack.Bottom - 1), $"the guard below stack {stack.Index} became readable");
+            Assert.True(ReadsZero(stack));
+        }
+
+        using SlotPool memories = TestPools.Slots(SlotKind.Memory, new SlotPoolOptions { MaxSlots = 4, SlotSize = 4 * Page, GuardSize = Page, DecommitBatchSize = 4 });
+        PooledSlot[] slots = Enumerable.Range(0, 4).Select(_ => memories.Rent(accessible: 2 * Page)).ToArray();
+        foreach (PooledSlot slot in slots)
+        {
+            new Span<byte>((void*)slot.BaseAddress, (int)(2 * Page)).Fill(0xCD);
+            memories.ReturnAccepted(slot);
+        }
+        foreach (PooledSlot slot in Enumerable.Range(0, 4).Select(_ => memories.Rent(accessible: 2 * Page)))
+        {
+            Assert.True(PageAccess.IsReadable(slot.BaseAddress + (nint)Page));
+            Assert.False(PageAccess.IsReadable(slot.BaseAddress + (nint)(2 * Page)), $"beyond slot {slot.Index}'s accessible bytes became readable");
+            Assert.False(PageAccess.IsReadable(slot.BaseAddress + (nint)(4 * Page)), $"the guard after slot {slot.Index} became readable");
+        }
+    }
+
+    [Fact]
     public void Without_discards_across_guards_each_stack_of_a_batch_is_discarded_on_its_own()
     {
         // Windows' discard commits its whole range read-write again, which across a guard would make it usable.

@@ -234,6 +234,20 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
         Assert.All(again, stack => Assert.True(ReadsZero(stack)));
     }
 
+    [Fact]
+    public void Dispose_releases_the_memory_with_stacks_still_pending_in_a_batch_and_waits_for_one_still_out()
+    {
+        StackPool pool = Pool(keepResident: 0);
+        PooledStack[] stacks = RentAll(pool, 3);
+        pool.ReturnAccepted(stacks[0]);
+        pool.ReturnAccepted(stacks[1]); // both pending: the batch of 4 is not full
+        pool.Dispose();
+        Assert.False(pool.IsReleased); // stacks[2] is still out: a fiber may run on it
+        pool.ReturnAccepted(stacks[2]);
+        Assert.True(pool.IsReleased);
+        Assert.Equal(0, pool.InUse);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(5)]

@@ -21,8 +21,8 @@ public sealed record StackPoolOptions
 
     /// <summary>With <see cref="ZeroOnReturn"/>, returned stacks are zeroed in batches of this many (Wasmtime's
     /// <c>decommit_batch_size</c>); a checkout that finds no free stack zeroes the pending ones at once. With
-    /// <see cref="KeepResident"/> 0, neighbouring stacks of a batch are given back to the OS in one call (on Linux),
-    /// which is what makes zeroing cheap; with bytes kept resident each stack still needs a call of its own. One (the
+    /// <see cref="KeepResident"/> 0, neighbouring stacks of a batch are given back to the OS in one call (on Linux;
+    /// on Windows one per stack); with bytes kept resident each stack still needs a call of its own. One (the
     /// default) zeroes on every return. At most <see cref="MaxStacks"/>.</summary>
     public int DecommitBatchSize { get; init; } = 1;
 

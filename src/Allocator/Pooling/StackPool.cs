@@ -230,9 +230,10 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>Resets a batch (sorted by index). With nothing kept resident a stack's whole usable range goes back to
     /// the OS, and neighbours are separated only by a guard page, which a discard leaves alone (never populated,
-    /// PROT_NONE): a run of neighbouring stacks is one call. A call costs about 0.5-1 us here whatever its length,
-    /// so this, not the bytes, is what batching saves. With bytes kept resident the kept top of one stack lies
-    /// between the discarded parts of neighbours, and each stack needs a call of its own.</summary>
+    /// PROT_NONE): a run of neighbouring stacks is one call. That saves the per-call cost only: each PROT_NONE guard
+    /// splits the mapping, and madvise pays about 0.2-0.4 us per mapping it crosses (measured: one call over 8
+    /// guarded 256 KiB stacks 3.4 us, over the same range unguarded 0.33 us). With bytes kept resident the kept top
+    /// of one stack lies between the discarded parts of neighbours, and each stack needs a call of its own.</summary>
     void IDecommitTarget.ResetBatch(int[] batch, ref int done)
     {
         if (Options.KeepResident != 0 || !VirtualMemory.DiscardSpansGuards)

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Allocator.Pooling;
+using Allocator.Stores;
 
 namespace Allocator;
 
@@ -43,6 +44,7 @@ public sealed class PoolingAllocator : IDisposable
             Stacks.Dispose();
             throw;
         }
+        Shelves = new StoreShelves(options);
         _metrics = PoolingAllocatorMetrics.Register(this, meterFactory);
     }
 
@@ -75,6 +77,9 @@ public sealed class PoolingAllocator : IDisposable
     internal SlotPool Instances { get; }
 
     internal SlotPool Memories { get; }
+
+    /// <summary>Leases and finalizer trackers the Stores of this allocator reuse.</summary>
+    internal StoreShelves Shelves { get; }
 
     /// <summary>A snapshot of the stack pool.</summary>
     public StackPoolStatistics GetStackStatistics() => Stacks.GetStatistics();

@@ -11,9 +11,12 @@ internal struct LeaseList<TLease>
 
     public int Count { get; private set; }
 
+    /// <summary>Any listed lease (the most recently added), or null when the list is empty.</summary>
+    public readonly TLease? First => (TLease?)_head;
+
     public void Add(TLease lease)
     {
-        Debug.Assert(lease.Previous is null && lease.Next is null);
+        Debug.Assert(lease.Previous is null && lease.Next is null && lease.IsHeld);
         lease.Next = _head;
         if (_head is not null)
         {
@@ -23,6 +26,7 @@ internal struct LeaseList<TLease>
         Count++;
     }
 
+    /// <summary>Unlists <paramref name="lease"/>; ending its checkout is the caller's step.</summary>
     public void Remove(TLease lease)
     {
         Debug.Assert(lease.IsHeld, "Only held leases are listed.");
@@ -41,13 +45,17 @@ internal struct LeaseList<TLease>
         }
         lease.Previous = null;
         lease.Next = null;
-        lease.IsHeld = false;
         Count--;
     }
 
-    /// <summary>A copy of the list, so callers can remove while they walk.</summary>
+    /// <summary>A copy of the list, so callers can remove while they walk (cold paths only: it allocates unless
+    /// the list is empty).</summary>
     public readonly TLease[] ToArray()
     {
+        if (Count == 0)
+        {
+            return [];
+        }
         var all = new TLease[Count];
         int i = 0;
         for (Lease? lease = _head; lease is not null; lease = lease.Next)

@@ -29,20 +29,16 @@ public sealed partial class Store<T>
     /// <exception cref="InvalidTokenException">The token is not a slot this Store holds.</exception>
     public long TryGrowMemory(SlotToken token, nuint accessibleBytes)
     {
-        SlotLease lease;
-        lock (_lock)
-        {
-            lease = HeldSlot(token);
-        }
+        (SlotPool pool, PooledSlot slot) = HeldSlotCheckout(token);
         if (!VirtualMemory.IsPageMultiple(accessibleBytes))
         {
             throw new ArgumentOutOfRangeException(nameof(accessibleBytes), accessibleBytes, "Must be a page multiple.");
         }
-        if (accessibleBytes > lease.Pool.Options.SlotSize)
+        if (accessibleBytes > pool.Options.SlotSize)
         {
             return -1;
         }
-        return (long)lease.Pool.Grow(lease.Slot, accessibleBytes);
+        return (long)pool.Grow(slot, accessibleBytes);
     }
 
     private static void CheckImageFits(SlotPool pool, MemoryImage image, nuint accessible)

@@ -13,17 +13,23 @@ namespace Allocator;
 /// flushed there too, which is exactly what Wasmtime 28's <c>into_data</c> missed. When the Store ends while a fiber
 /// still holds its stack (an asynchronous host task outlived the cancel), the release waits: the slots stay checked
 /// out, because the host task may write to them, and the last fiber stack to come back runs it.</para>
-/// <para>Each checkout is one lease, the only record of it; tokens and fibers point at that lease. Members are
-/// thread-safe; one lock guards the bookkeeping, and no pool or fiber code runs under it except returns.</para>
+/// <para>Each checkout is one lease, the only record of it; tokens and fibers point at that lease. Leases and the
+/// finalizer tracker are reused across checkouts and Stores (generations tell an old token from a current one), so a
+/// Store in steady state allocates only itself. Members are thread-safe; one lock guards the bookkeeping, and no pool
+/// or fiber code runs under it except checkouts and returns.</para>
 /// </remarks>
-public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
+public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDisposable
 {
-    private readonly object _lock = new();
-    private LeaseList<StackLease> _stacks;
+    // A SpinLock held in the Store itself rather than a lock object: nothing to allocate per Store, and Exit(false)
+    // is a plain release store, so a checkout or return pays one atomic for the lock instead of two. Critical
+    // sections are short (bookkeeping plus a lock-free pool call); the longest, a Store's end, resets its slots.
+    private SpinLock _lock = new(enableThreadOwnerTracking: false);
+    private LeaseList<StackLease> _rawStacks; // apart from fiber stacks: tokens reach these (see Lease's remarks)
+    private LeaseList<StackLease> _fiberStacks;
     private LeaseList<SlotLease> _slots;
     private T _data;
-    private PooledStack _cachedStack;
-    private StoreFinalizer? _finalizer;
+    private StackLease? _cachedStack; // its checkout ended (shelved state), but the Store keeps the pool's checkout
+    private StoreTracker? _tracker;
     private State _state;
     private bool _releasePending;
 
@@ -36,7 +42,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         Id = StoreIds.Next();
     }
 
-    private enum State { Live, Ending, Consumed, Disposed }
+    private enum State : byte { Live, Ending, Consumed, Disposed }
 
     /// <summary>Unique id, carried by every token this Store hands out.</summary>
     public long Id { get; }
@@ -49,7 +55,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         get
         {
-            lock (_lock)
+            using (Lock())
             {
                 ThrowIfNotLive();
             }
@@ -62,9 +68,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         get
         {
-            lock (_lock)
+            using (Lock())
             {
-                return _stacks.Count;
+                return StacksOut;
             }
         }
     }
@@ -74,7 +80,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         get
         {
-            lock (_lock)
+            using (Lock())
             {
                 return _slots.Count;
             }
@@ -86,7 +92,12 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     public StackToken CheckoutStack(string owner)
     {
         ArgumentNullException.ThrowIfNull(owner);
-        return new StackToken(CheckoutStackLease(owner, holder: null));
+        using (Lock())
+        {
+            // The token is made under the lock: once it is released, Dispose may return the stack and another Store
+            // reuse the lease.
+            return new StackToken(CheckoutStackLeaseLocked(owner, holder: null));
+        }
     }
 
     /// <summary>Returns a raw stack. Throws <see cref="InvalidTokenException"/> for a token of another Store, one
@@ -114,7 +125,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// <c>Bottom</c>; stacks grow down from <c>Top</c>.</summary>
     public (nint Bottom, nint Top) GetStackBounds(StackToken token)
     {
-        lock (_lock)
+        using (Lock())
         {
             StackLease lease = HeldStack(token);
             return (lease.Stack.Bottom, lease.Stack.Top);
@@ -136,10 +147,11 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     public void ReturnSlot(SlotToken token)
     {
         SlotLease lease;
-        lock (_lock)
+        using (Lock())
         {
             lease = HeldSlot(token);
             _slots.Remove(lease);
+            lease.EndCheckout();
         }
         ReturnToPool(lease);
     }
@@ -148,7 +160,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// <see cref="GetAccessibleBytes"/>, interior guards never).</summary>
     public nint GetSlotAddress(SlotToken token)
     {
-        lock (_lock)
+        using (Lock())
         {
             return HeldSlot(token).Slot.BaseAddress;
         }
@@ -158,12 +170,8 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// inaccessible). Works at any size, including above 2 GiB.</summary>
     public nuint GetAccessibleBytes(SlotToken token)
     {
-        SlotLease lease;
-        lock (_lock)
-        {
-            lease = HeldSlot(token);
-        }
-        return lease.Pool.GetAccessibleBytes(lease.Slot);
+        (SlotPool pool, PooledSlot slot) = HeldSlotCheckout(token);
+        return pool.GetAccessibleBytes(slot);
     }
 
     /// <summary>The read-write bytes of a slot from its start up to its first interior guard.</summary>
@@ -171,13 +179,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// <see cref="GetSlotMemory(SlotToken, nuint, int)"/>.</exception>
     public Span<byte> GetSlotMemory(SlotToken token)
     {
-        SlotLease lease;
-        lock (_lock)
-        {
-            lease = HeldSlot(token);
-        }
-        nuint accessible = lease.Pool.GetAccessibleBytes(lease.Slot);
-        nuint contiguous = Math.Min(accessible, lease.Pool.NextGuardAtOrAfter(0));
+        (SlotPool pool, PooledSlot slot) = HeldSlotCheckout(token);
+        nuint accessible = pool.GetAccessibleBytes(slot);
+        nuint contiguous = Math.Min(accessible, pool.NextGuardAtOrAfter(0));
         if (contiguous > int.MaxValue)
         {
             throw new InvalidOperationException($"The slot's first {contiguous} accessible bytes do not fit a span; use GetSlotMemory(token, offset, length) for windows of it.");
@@ -192,25 +196,17 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     public unsafe Span<byte> GetSlotMemory(SlotToken token, nuint offset, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
-        SlotLease lease;
-        lock (_lock)
-        {
-            lease = HeldSlot(token);
-        }
-        nint address = lease.Pool.GetAccessibleRange(lease.Slot, offset, (nuint)length);
+        (SlotPool pool, PooledSlot slot) = HeldSlotCheckout(token);
+        nint address = pool.GetAccessibleRange(slot, offset, (nuint)length);
         return new Span<byte>((void*)address, length);
     }
 
     /// <summary>Makes more of a memory slot read-write (e.g. <c>memory.grow</c>).</summary>
     public void GrowMemory(SlotToken token, nuint accessibleBytes)
     {
-        SlotLease lease;
-        lock (_lock)
-        {
-            lease = HeldSlot(token);
-        }
-        CheckAccessible(lease.Pool, accessibleBytes, nameof(accessibleBytes));
-        lease.Pool.Grow(lease.Slot, accessibleBytes);
+        (SlotPool pool, PooledSlot slot) = HeldSlotCheckout(token);
+        CheckAccessible(pool, accessibleBytes, nameof(accessibleBytes));
+        pool.Grow(slot, accessibleBytes);
     }
 
     /// <summary>Consumes the Store: returns every slot and the cached stack to the pools and yields the data.</summary>
@@ -221,12 +217,12 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     {
         List<Exception>? failures;
         T data;
-        lock (_lock)
+        using (Lock())
         {
             ThrowIfNotLive();
-            if (_stacks.Count > 0)
+            if (StacksOut > 0)
             {
-                throw new StacksCheckedOutException(_stacks.ToArray().Select(DescribeHolder).ToArray());
+                throw new StacksCheckedOutException([.. _rawStacks.ToArray().Select(DescribeHolder), .. _fiberStacks.ToArray().Select(DescribeHolder)]);
             }
             _state = State.Consumed;
             failures = ReleaseAll();
@@ -245,40 +241,38 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// than being reused under live frames), or a pool refused a return.</exception>
     public void Dispose()
     {
-        StackLease[] held;
-        lock (_lock)
+        IStackHolder[] holders;
+        using (Lock())
         {
             if (_state is not State.Live)
             {
                 return;
             }
             _state = State.Ending;
-            held = _stacks.ToArray();
+            // The holders, not their leases: once the lock is released a lease may go back and be reused.
+            holders = HoldersOfStacks();
         }
         List<Exception>? failures = null;
-        foreach (StackLease lease in held)
+        foreach (IStackHolder holder in holders)
         {
             try
             {
                 // Raw stacks (no holder) go back below, under the lock.
-                lease.Holder?.ReleaseStack();
+                holder.ReleaseStack();
             }
             catch (Exception ex)
             {
                 (failures ??= new()).Add(ex);
             }
         }
-        lock (_lock)
+        using (Lock())
         {
             _state = State.Disposed;
-            foreach (StackLease lease in _stacks.ToArray())
+            // Raw stacks run nothing of ours: they go straight back. Fiber stacks still out stay out.
+            while (_rawStacks.First is { } lease)
             {
-                // Raw stacks run nothing of ours: they go straight back. Fiber stacks still out stay out.
-                if (lease.Holder is null)
-                {
-                    _stacks.Remove(lease);
-                    Collect(ref failures, ReturnToPool(lease.Stack));
-                }
+                _rawStacks.Remove(lease);
+                Collect(ref failures, ReturnToPool(lease));
             }
             if (ReleaseUnlessFibersHoldStacks() is { } released)
             {
@@ -297,20 +291,29 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     internal void ReleaseAbandoned()
     {
         string[] held;
-        lock (_lock)
+        using (Lock())
         {
             if (_state is State.Consumed or State.Disposed)
             {
                 return;
             }
             _state = State.Disposed;
+            // Finalizing: the tracker dies with this Store rather than going back on the shelf.
+            _tracker = null;
             held = AllocatorEventSource.Log.IsEnabled() ? DescribeHeld() : [];
-            foreach (StackLease lease in _stacks.ToArray())
+            while (_rawStacks.First is { } raw)
             {
-                if (lease.Holder is null || lease.Holder.TryRevoke())
+                _rawStacks.Remove(raw);
+                _ = ReturnToPool(raw);
+            }
+            StackLease? next;
+            for (StackLease? lease = _fiberStacks.First; lease is not null; lease = next)
+            {
+                next = (StackLease?)lease.Next;
+                if (lease.Holder!.TryRevoke())
                 {
-                    _stacks.Remove(lease);
-                    _ = ReturnToPool(lease.Stack);
+                    _fiberStacks.Remove(lease);
+                    _ = ReturnToPool(lease);
                 }
             }
             _ = ReleaseUnlessFibersHoldStacks();
@@ -321,64 +324,110 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// <summary>Checks out a stack for a fiber (or a raw one when <paramref name="holder"/> is null).</summary>
     internal StackLease CheckoutStackLease(string owner, IStackHolder? holder)
     {
-        lock (_lock)
+        using (Lock())
         {
-            ThrowIfNotLive();
-            PooledStack stack = _cachedStack;
-            _cachedStack = default;
-            if (!stack.IsValid)
-            {
-                stack = Allocator.Stacks.Rent(Id, owner);
-            }
-            var lease = new StackLease(this, Id, stack, owner, holder);
-            _stacks.Add(lease);
-            EnsureFinalizer();
-            return lease;
+            return CheckoutStackLeaseLocked(owner, holder);
         }
     }
 
     void IStackLeaseOwner.ReturnStackLease(StackLease lease, bool deferred)
     {
-        InvalidTokenReason? refused = null;
-        lock (_lock)
+        using (Lock())
         {
-            if (!lease.IsHeld)
+            ReturnStackLeaseLocked(lease, deferred);
+        }
+    }
+
+    void IAbandonableStore.ReleaseAbandoned() => ReleaseAbandoned();
+
+    private StackLease CheckoutStackLeaseLocked(string owner, IStackHolder? holder)
+    {
+        Debug.Assert(_lock.IsHeld);
+        ThrowIfNotLive();
+        // The tracker first: once a stack is out, nothing may fail before it is listed.
+        EnsureTracker();
+        bool forFiber = holder is not null;
+        StackLease? lease = _cachedStack;
+        PooledStack stack;
+        if (lease is not null)
+        {
+            _cachedStack = null;
+            stack = lease.Stack;
+            if (lease.ForFiber != forFiber)
             {
-                // Revoked by the finalizer or returned already: the stack is not this lease's to give any more.
-                return;
-            }
-            _stacks.Remove(lease);
-            if (deferred)
-            {
-                Allocator.CountDeferredReturns(1);
-            }
-            if (_state == State.Live && Allocator.Options.CacheStackInStore && !_cachedStack.IsValid)
-            {
-                _cachedStack = lease.Stack;
-            }
-            else
-            {
-                refused = ReturnToPool(lease.Stack);
-            }
-            if (_releasePending && _stacks.Count == 0)
-            {
-                // The Store ended while this fiber's host task ran; now nothing can write to its slots.
-                // Stryker disable once Boolean : no stack can come back after the last one (the Store is dead), so nothing reads the flag again.
-                _releasePending = false;
-                Allocator.CountDeferredReturns(_slots.Count);
-                List<Exception>? failures = ReleaseAll();
-                Debug.Assert(failures is null, "Held slot leases name their current checkouts.");
+                // The cached stack changes kind: its lease goes back to its own shelf, the other kind's comes off.
+                ShelfOf(lease.ForFiber).Put(stack.Index, lease);
+                lease = ShelfOf(forFiber).Take(stack.Index) ?? new StackLease(forFiber);
             }
         }
+        else
+        {
+            stack = Allocator.Stacks.Rent(Id, owner);
+            lease = ShelfOf(forFiber).Take(stack.Index) ?? new StackLease(forFiber);
+        }
+        lease.Begin(this, Id, stack, owner, holder);
+        StacksOf(lease).Add(lease);
+        return lease;
+    }
+
+    private void ReturnStackLeaseLocked(StackLease lease, bool deferred)
+    {
+        Debug.Assert(_lock.IsHeld);
+        if (!lease.IsHeld)
+        {
+            // Revoked by the finalizer or returned already: the stack is not this lease's to give any more.
+            return;
+        }
+        Debug.Assert(lease.StoreId == Id, "A lease calls back only the Store that holds it.");
+        StacksOf(lease).Remove(lease);
+        if (deferred)
+        {
+            Allocator.CountDeferredReturns(1);
+        }
+        InvalidTokenReason? refused = null;
+        if (_state == State.Live && Allocator.Options.CacheStackInStore && _cachedStack is null)
+        {
+            lease.Shelve(); // ends the checkout and drops the fiber and the Store; the stack stays ours
+            _cachedStack = lease;
+        }
+        else
+        {
+            refused = ReturnToPool(lease);
+        }
+        if (_releasePending && StacksOut == 0)
+        {
+            // The Store ended while this fiber's host task ran; now nothing can write to its slots.
+            // Stryker disable once Boolean : no stack can come back after the last one (the Store is dead), so nothing reads the flag again.
+            _releasePending = false;
+            Allocator.CountDeferredReturns(_slots.Count);
+            List<Exception>? failures = ReleaseAll();
+            Debug.Assert(failures is null, "Held slot leases name their current checkouts.");
+        }
         Debug.Assert(refused is null, "A held lease names the stack's current checkout.");
+    }
+
+    /// <summary>Under the lock: what runs on this Store's stacks (nothing allocated when no stack is out).</summary>
+    private IStackHolder[] HoldersOfStacks()
+    {
+        if (_fiberStacks.Count == 0)
+        {
+            return [];
+        }
+        var holders = new IStackHolder[_fiberStacks.Count];
+        int i = 0;
+        for (Lease? lease = _fiberStacks.First; lease is not null; lease = lease.Next)
+        {
+            holders[i++] = ((StackLease)lease).Holder!;
+        }
+        return holders;
     }
 
     /// <summary>Under the lock, for an ended Store: runs <see cref="ReleaseAll"/> now, or, while fibers still hold
     /// stacks (their host tasks run or they are unwinding), leaves it to the last of them to come back.</summary>
     private List<Exception>? ReleaseUnlessFibersHoldStacks()
     {
-        Debug.Assert(Monitor.IsEntered(_lock) && _state is State.Disposed);
-        if (_stacks.Count > 0)
+        Debug.Assert(_lock.IsHeld && _state is State.Disposed);
+        if (StacksOut > 0)
         {
             _releasePending = true;
             return null;
@@ -398,19 +447,21 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         {
             CheckImageFits(pool, image, accessible);
         }
-        lock (_lock)
+        using (Lock())
         {
             ThrowIfNotLive();
-            var lease = new SlotLease(Id, pool, pool.Rent(Id, affinityKey, accessible, image));
+            EnsureTracker();
+            PooledSlot slot = pool.Rent(Id, affinityKey, accessible, image);
+            SlotLease lease = ShelfOf(pool).Take(slot.Index) ?? new SlotLease(pool);
+            lease.Begin(Id, slot);
             _slots.Add(lease);
-            EnsureFinalizer();
             return new SlotToken(lease);
         }
     }
 
     private InvalidTokenReason? TryReturnStackCore(StackToken token)
     {
-        lock (_lock)
+        using (Lock())
         {
             if (JudgeStack(token) is { } reason)
             {
@@ -421,7 +472,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
                 // A fiber runs on it: only the fiber's end may return it.
                 return InvalidTokenReason.Unknown;
             }
-            ((IStackLeaseOwner)this).ReturnStackLease(token.Lease, deferred: false);
+            ReturnStackLeaseLocked(token.Lease, deferred: false);
             return null;
         }
     }
@@ -431,16 +482,17 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
     /// reported.</summary>
     private List<Exception>? ReleaseAll()
     {
-        Debug.Assert(Monitor.IsEntered(_lock) && _state is not State.Live);
+        Debug.Assert(_lock.IsHeld && _state is not State.Live);
         List<Exception>? failures = null;
-        if (_cachedStack.IsValid)
+        if (_cachedStack is { } cached)
         {
-            Collect(ref failures, ReturnToPool(_cachedStack));
-            _cachedStack = default;
+            _cachedStack = null;
+            Collect(ref failures, ReturnToPool(cached));
         }
-        foreach (SlotLease lease in _slots.ToArray())
+        while (_slots.First is { } lease)
         {
             _slots.Remove(lease);
+            lease.EndCheckout();
             try
             {
                 ReturnToPool(lease);
@@ -455,17 +507,23 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
             }
         }
         // Every caller runs this once no stack is out (IntoData refuses otherwise; the others wait for the last one).
-        Debug.Assert(_stacks.Count == 0);
+        Debug.Assert(StacksOut == 0);
         // Stryker disable once Block,Statement : saves the finalizer's work only: the Store is no longer live, so ReleaseAbandoned would return at once.
-        if (_finalizer is not null)
+        if (_tracker is { } tracker)
         {
-            GC.SuppressFinalize(_finalizer);
+            _tracker = null;
+            Allocator.Shelves.Trackers.Detach(tracker);
         }
         return failures;
     }
 
-    private InvalidTokenReason? ReturnToPool(PooledStack stack)
+    /// <summary>Shelves <paramref name="lease"/> and gives its stack back to the pool: the lease first, because the
+    /// stack's next checkout may take it the moment the pool frees the slot.</summary>
+    private InvalidTokenReason? ReturnToPool(StackLease lease)
     {
+        PooledStack stack = lease.Stack;
+        lease.Shelve();
+        ShelfOf(lease.ForFiber).Put(stack.Index, lease);
         try
         {
             return Allocator.Stacks.Return(stack);
@@ -478,13 +536,28 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         }
     }
 
-    private static void ReturnToPool(SlotLease lease)
+    /// <summary>Shelves <paramref name="lease"/> (its checkout already ended) and gives its slot back to the pool.</summary>
+    private void ReturnToPool(SlotLease lease)
     {
-        if (lease.Pool.Return(lease.Slot) is { } reason)
+        SlotPool pool = lease.Pool;
+        PooledSlot slot = lease.Slot;
+        lease.Shelve();
+        ShelfOf(pool).Put(slot.Index, lease);
+        if (pool.Return(slot) is { } reason)
         {
-            throw ThrowHelper.InvalidToken(reason, $"{lease.Pool.Name} slot {lease.Slot.Index} was refused by its pool");
+            throw ThrowHelper.InvalidToken(reason, $"{pool.Name} slot {slot.Index} was refused by its pool");
         }
     }
+
+    private LeaseShelf<StackLease> ShelfOf(bool forFiber) => forFiber ? Allocator.Shelves.FiberStacks : Allocator.Shelves.RawStacks;
+
+    /// <summary>The list a held stack lease is on.</summary>
+    private ref LeaseList<StackLease> StacksOf(StackLease lease) => ref lease.ForFiber ? ref _fiberStacks : ref _rawStacks;
+
+    private int StacksOut => _rawStacks.Count + _fiberStacks.Count;
+
+    private LeaseShelf<SlotLease> ShelfOf(SlotPool pool) =>
+        ReferenceEquals(pool, Allocator.Memories) ? Allocator.Shelves.Memories : Allocator.Shelves.Instances;
 
     private static void Collect(ref List<Exception>? failures, InvalidTokenReason? refused)
     {
@@ -502,7 +575,12 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
         }
     }
 
-    private void EnsureFinalizer() => _finalizer ??= new StoreFinalizer(this);
+    /// <summary>Under the lock, before the first checkout: attaches a finalizer tracker (from the shelf when one is
+    /// free), so a Store that never checks anything out costs the GC nothing.</summary>
+    private void EnsureTracker() => _tracker ??= Allocator.Shelves.Trackers.Attach(this);
+
+    /// <summary>Locks the bookkeeping for a <c>using</c> block.</summary>
+    private LockScope Lock() => new(ref _lock);
 
     private StackLease HeldStack(StackToken token)
     {
@@ -515,24 +593,37 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
 
     private SlotLease HeldSlot(SlotToken token)
     {
-        if (Judge(token.Lease) is { } reason)
+        if (Judge(token.IsValid, token.StoreId, token.NamesCurrentCheckout) is { } reason)
         {
             ThrowInvalid(reason, token.ToString(), token.StoreId);
         }
         return token.Lease!;
     }
 
-    private InvalidTokenReason? JudgeStack(StackToken token) => Judge(token.Lease);
+    /// <summary>The pool and checkout of a slot this Store holds, read under the lock: once it is released, the
+    /// lease may go back and be reused, but these values keep naming this checkout, which the pool then refuses.</summary>
+    private (SlotPool Pool, PooledSlot Slot) HeldSlotCheckout(SlotToken token)
+    {
+        using (Lock())
+        {
+            SlotLease lease = HeldSlot(token);
+            return (lease.Pool, lease.Slot);
+        }
+    }
 
-    /// <summary>The one rule for both kinds of token: a lease of this live Store that is still held. (No Store-level
-    /// token is ever Stale: leases end by the Store only when it stops being live, and a Store that is not live
-    /// refuses every token before judging it.)</summary>
-    private InvalidTokenReason? Judge(Lease? lease)
+    private InvalidTokenReason? JudgeStack(StackToken token) => Judge(token.IsValid, token.StoreId, token.NamesCurrentCheckout);
+
+    /// <summary>The one rule for both kinds of token: it names a checkout of this live Store that is still on (its
+    /// lease shows the token's generation; leases are reused, generations never). No Store-level token is ever
+    /// Stale: leases end by the Store only when it stops being live, and a Store that is not live refuses every token
+    /// before judging it; a copy of a token whose lease went to another checkout is AlreadyReturned for the Store
+    /// that gave it out, and WrongOwner for any other.</summary>
+    private InvalidTokenReason? Judge(bool isValid, long tokenStoreId, bool namesCurrentCheckout)
     {
         ThrowIfNotLive();
-        return lease is null ? InvalidTokenReason.Unknown
-            : lease.StoreId != Id ? InvalidTokenReason.WrongOwner
-            : !lease.IsHeld ? InvalidTokenReason.AlreadyReturned
+        return !isValid ? InvalidTokenReason.Unknown
+            : tokenStoreId != Id ? InvalidTokenReason.WrongOwner
+            : !namesCurrentCheckout ? InvalidTokenReason.AlreadyReturned
             : null;
     }
 
@@ -558,22 +649,21 @@ public sealed partial class Store<T> : IStackLeaseOwner, IDisposable
 
     /// <summary>What this Store holds, one entry per stack or slot (for the abandoned-Store event).</summary>
     private string[] DescribeHeld() =>
-        [.. _stacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
+        [.. _rawStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _fiberStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
 
-    /// <summary>Created with the first checkout, so a Store that never checks anything out costs the GC nothing;
-    /// it lives exactly as long as its Store (each references the other).</summary>
-    private sealed class StoreFinalizer(Store<T> store)
+    /// <summary>A held <see cref="SpinLock"/> for a <c>using</c> block.</summary>
+    private ref struct LockScope
     {
-        ~StoreFinalizer()
+        private readonly ref SpinLock _held;
+
+        public LockScope(ref SpinLock spinLock)
         {
-            try
-            {
-                store.ReleaseAbandoned();
-            }
-            catch (Exception ex) when (ex is InvalidTokenException or ObjectDisposedException or VirtualMemoryException)
-            {
-                // A finalizer must not throw; whatever could not be returned stays out, and teardown reports it.
-            }
+            bool taken = false;
+            spinLock.Enter(ref taken);
+            Debug.Assert(taken);
+            _held = ref spinLock;
         }
+
+        public readonly void Dispose() => _held.Exit(useMemoryBarrier: false);
     }
 }

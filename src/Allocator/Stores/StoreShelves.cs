@@ -1,0 +1,18 @@
+namespace Allocator.Stores;
+
+/// <summary>What Stores of one allocator recycle instead of allocating per checkout or per Store: one lease per
+/// pool slot and a few detached finalizer trackers.</summary>
+internal sealed class StoreShelves(PoolingAllocatorOptions options)
+{
+    /// <summary>Leases of raw stack checkouts, which tokens point at.</summary>
+    public LeaseShelf<StackLease> RawStacks { get; } = new(options.Stacks.MaxStacks);
+
+    /// <summary>Leases of fiber stacks, which reference their Store while out (see the remarks on Lease).</summary>
+    public LeaseShelf<StackLease> FiberStacks { get; } = new(options.Stacks.MaxStacks);
+
+    public LeaseShelf<SlotLease> Instances { get; } = new(options.Instances.MaxSlots);
+
+    public LeaseShelf<SlotLease> Memories { get; } = new(options.Memories.MaxSlots);
+
+    public StoreTrackerShelf Trackers { get; } = new();
+}

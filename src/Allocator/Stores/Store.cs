@@ -298,7 +298,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
                 return;
             }
             _state = State.Disposed;
-            // Finalizing: the tracker dies with this Store rather than going back on the shelf.
+            // Finalizing: the tracker dies with this Store rather than becoming a spare.
             _tracker = null;
             held = AllocatorEventSource.Log.IsEnabled() ? DescribeHeld() : [];
             while (_rawStacks.First is { } raw)
@@ -512,7 +512,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         if (_tracker is { } tracker)
         {
             _tracker = null;
-            Allocator.Shelves.Trackers.Detach(tracker);
+            tracker.Detach();
         }
         return failures;
     }
@@ -575,9 +575,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         }
     }
 
-    /// <summary>Under the lock, before the first checkout: attaches a finalizer tracker (from the shelf when one is
-    /// free), so a Store that never checks anything out costs the GC nothing.</summary>
-    private void EnsureTracker() => _tracker ??= Allocator.Shelves.Trackers.Attach(this);
+    /// <summary>Under the lock, before the first checkout: attaches a finalizer tracker (the thread's spare when it
+    /// has one), so a Store that never checks anything out costs the GC nothing.</summary>
+    private void EnsureTracker() => _tracker ??= StoreTracker.AttachTo(this);
 
     /// <summary>Locks the bookkeeping for a <c>using</c> block.</summary>
     private LockScope Lock() => new(ref _lock);

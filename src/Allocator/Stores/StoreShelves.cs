@@ -1,7 +1,6 @@
 namespace Allocator.Stores;
 
-/// <summary>What Stores of one allocator recycle instead of allocating per checkout or per Store: one lease per
-/// pool slot and a few detached finalizer trackers.</summary>
+/// <summary>What Stores of one allocator recycle instead of allocating per checkout: one lease per pool slot.</summary>
 internal sealed class StoreShelves(PoolingAllocatorOptions options)
 {
     /// <summary>Leases of raw stack checkouts, which tokens point at.</summary>
@@ -13,6 +12,4 @@ internal sealed class StoreShelves(PoolingAllocatorOptions options)
     public LeaseShelf<SlotLease> Instances { get; } = new(options.Instances.MaxSlots);
 
     public LeaseShelf<SlotLease> Memories { get; } = new(options.Memories.MaxSlots);
-
-    public StoreTrackerShelf Trackers { get; } = new();
 }

@@ -10,29 +10,54 @@ internal interface IAbandonableStore
 /// <summary>The finalizable half of a Store: attached with the Store's first checkout, so a Store that never checks
 /// anything out costs the GC nothing. While attached it lives exactly as long as its Store (each references the
 /// other); its finalizer is what reclaims an abandoned Store.</summary>
-/// <remarks>A Store that ends normally suppresses its tracker's finalizer and hands it to the allocator's
-/// <see cref="StoreTrackerShelf"/>; the next Store re-registers it. Allocating a finalizable object takes the runtime's
-/// slow allocation path and its finalization-queue registration; re-registering a suppressed one only clears a header
-/// bit.</remarks>
+/// <remarks>
+/// <para>A Store that ends normally detaches its tracker and leaves it as its thread's spare, for the next Store
+/// that thread attaches one to. The spare stays registered for finalization: it is reachable (from the thread), so
+/// its finalizer cannot run, and once attached again it is exactly as before. Nothing is suppressed and
+/// re-registered per Store (together about 15 ns), and no finalizable object is allocated per Store (about 28 ns, a
+/// slow allocation path, and finalization-queue work for the GC). A tracker that becomes unreachable while detached
+/// (its thread ended, or a second spare was dropped) finalizes with no Store: it does nothing.</para>
+/// </remarks>
 internal sealed class StoreTracker
 {
+    [ThreadStatic]
+    private static StoreTracker? t_spare;
+
     private IAbandonableStore? _store;
 
-    /// <summary>Attaches to <paramref name="store"/> (the tracker must be fresh or come off the shelf).</summary>
-    public void Attach(IAbandonableStore store, bool fromShelf)
+    private StoreTracker()
     {
-        _store = store;
-        if (fromShelf)
-        {
-            GC.ReRegisterForFinalize(this);
-        }
     }
 
-    /// <summary>The Store ended normally: no finalizer may run for it any more.</summary>
+    /// <summary>A tracker attached to <paramref name="store"/>: this thread's spare, or a new one.</summary>
+    public static StoreTracker AttachTo(IAbandonableStore store)
+    {
+        StoreTracker? tracker = t_spare;
+        if (tracker is null)
+        {
+            tracker = new StoreTracker();
+        }
+        else
+        {
+            t_spare = null;
+        }
+        tracker._store = store;
+        return tracker;
+    }
+
+    /// <summary>The Store ended normally: this tracker no longer reclaims it, and becomes this thread's spare (or,
+    /// when the thread has one, is dropped without a finalizer run).</summary>
     public void Detach()
     {
-        GC.SuppressFinalize(this);
         _store = null;
+        if (t_spare is null)
+        {
+            t_spare = this;
+        }
+        else
+        {
+            GC.SuppressFinalize(this);
+        }
     }
 
     ~StoreTracker()
@@ -44,46 +69,6 @@ internal sealed class StoreTracker
         catch (Exception ex) when (ex is InvalidTokenException or ObjectDisposedException or VirtualMemoryException)
         {
             // A finalizer must not throw; whatever could not be returned stays out, and teardown reports it.
-        }
-    }
-}
-
-/// <summary>Detached trackers waiting for the next Store: a few places taken and filled by compare-and-swap, so Stores
-/// on any thread share them without a lock. When all places are full a tracker is simply dropped (its finalizer is
-/// suppressed, so the GC frees it like any object).</summary>
-internal sealed class StoreTrackerShelf
-{
-    private readonly StoreTracker?[] _places = new StoreTracker?[Math.Clamp(Environment.ProcessorCount * 2, 4, 64)];
-
-    /// <summary>A tracker attached to <paramref name="store"/>: one from the shelf, or a new one.</summary>
-    public StoreTracker Attach(IAbandonableStore store)
-    {
-        StoreTracker?[] places = _places;
-        for (int i = 0; i < places.Length; i++)
-        {
-            StoreTracker? candidate = Volatile.Read(ref places[i]);
-            if (candidate is not null && Interlocked.CompareExchange(ref places[i], null, candidate) == candidate)
-            {
-                candidate.Attach(store, fromShelf: true);
-                return candidate;
-            }
-        }
-        var created = new StoreTracker();
-        created.Attach(store, fromShelf: false);
-        return created;
-    }
-
-    /// <summary>Detaches <paramref name="tracker"/> from its ended Store and shelves it for the next one.</summary>
-    public void Detach(StoreTracker tracker)
-    {
-        tracker.Detach();
-        StoreTracker?[] places = _places;
-        for (int i = 0; i < places.Length; i++)
-        {
-            if (Volatile.Read(ref places[i]) is null && Interlocked.CompareExchange(ref places[i], tracker, null) is null)
-            {
-                return;
-            }
         }
     }
 }

@@ -6,7 +6,7 @@ namespace Allocator.Tests.Stores;
 /// <summary>Leases and finalizer trackers are reused across checkouts and Stores (issue 9: a Store in steady state
 /// allocates only itself). What must still hold: a stale, double or foreign token is refused, with the right reason
 /// and no change, even after the very lease object it points at went to another checkout; an abandoned Store whose
-/// tracker came off the shelf is still finalized; and the Store side allocates nothing per checkout.</summary>
+/// tracker was a spare is still finalized; and the Store side allocates nothing per checkout.</summary>
 public sealed class StoreRecyclingTests
 {
     [Fact]
@@ -124,10 +124,10 @@ public sealed class StoreRecyclingTests
     }
 
     [Fact]
-    public void An_abandoned_store_whose_tracker_came_off_the_shelf_is_still_finalized()
+    public void An_abandoned_store_whose_tracker_was_a_spare_is_still_finalized()
     {
         using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: true);
-        // Stores that end normally put their tracker on the shelf, suppressed...
+        // Stores that end normally leave their tracker, detached but still registered, as the thread's spare...
         for (int i = 0; i < 4; i++)
         {
             var ended = new Store<int>(allocator, i);
@@ -135,7 +135,7 @@ public sealed class StoreRecyclingTests
             ended.ReturnStack(ended.CheckoutStack("cached"));
             ended.IntoData();
         }
-        // ...and one of them is re-registered by the next Store, which is then dropped.
+        // ...and the next Store attaches it, and is then dropped.
         CheckOutAndForget(allocator);
         Assert.Equal(1, allocator.Stacks.InUse);
         Assert.Equal(1, allocator.Memories.InUse);
@@ -270,6 +270,40 @@ public sealed class StoreRecyclingTests
         Assert.Same(old.Lease, held.Lease);
         store.CheckoutMemory();
         return new WeakReference(store);
+    }
+
+    [Fact]
+    public void Store_ids_stay_unique_across_threads_that_take_id_blocks()
+    {
+        const int Threads = 4;
+        const int PerThread = (int)StoreIds.BlockSize * 3 + 7; // several blocks each, and a partial one
+        var ids = new long[Threads][];
+        var threads = new Thread[Threads];
+        for (int t = 0; t < Threads; t++)
+        {
+            int index = t;
+            threads[t] = new Thread(() =>
+            {
+                var mine = new long[PerThread];
+                for (int i = 0; i < PerThread; i++)
+                {
+                    mine[i] = StoreIds.Next();
+                }
+                ids[index] = mine;
+            });
+            threads[t].Start();
+        }
+        foreach (Thread thread in threads)
+        {
+            thread.Join();
+        }
+        long[] all = ids.SelectMany(x => x).ToArray();
+        Assert.Equal(all.Length, all.Distinct().Count());
+        Assert.DoesNotContain(0, all); // 0 means "no Store" in a default token
+        using PoolingAllocator allocator = TestAllocators.Small();
+        using var first = new Store<int>(allocator, 1);
+        using var second = new Store<int>(allocator, 2);
+        Assert.NotEqual(first.Id, second.Id);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

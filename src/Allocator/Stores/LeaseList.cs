@@ -2,14 +2,30 @@ using System.Diagnostics;
 
 namespace Allocator.Stores;
 
-/// <summary>The leases a Store holds, as an intrusive doubly linked list: O(1) add and remove, no allocation
-/// beyond the lease itself. Not thread-safe: the Store's lock guards it.</summary>
+/// <summary>The leases a Store holds, as an intrusive doubly linked list: O(1) add and remove, no allocation.
+/// Not thread-safe: the Store's lock guards it.</summary>
+/// <remarks>Just the head, no count: it is one word in the Store (which is allocated per request), and every hot
+/// check is "empty or not"; counting walks the list (cold paths).</remarks>
 internal struct LeaseList<TLease>
     where TLease : Lease
 {
     private Lease? _head;
 
-    public int Count { get; private set; }
+    public readonly bool IsEmpty => _head is null;
+
+    /// <summary>The number of leases listed (walks the list).</summary>
+    public readonly int Count
+    {
+        get
+        {
+            int count = 0;
+            for (Lease? lease = _head; lease is not null; lease = lease.Next)
+            {
+                count++;
+            }
+            return count;
+        }
+    }
 
     /// <summary>Any listed lease (the most recently added), or null when the list is empty.</summary>
     public readonly TLease? First => (TLease?)_head;
@@ -23,7 +39,6 @@ internal struct LeaseList<TLease>
             _head.Previous = lease;
         }
         _head = lease;
-        Count++;
     }
 
     /// <summary>Unlists <paramref name="lease"/>; ending its checkout is the caller's step.</summary>
@@ -45,14 +60,13 @@ internal struct LeaseList<TLease>
         }
         lease.Previous = null;
         lease.Next = null;
-        Count--;
     }
 
     /// <summary>A copy of the list, so callers can remove while they walk (cold paths only: it allocates unless
     /// the list is empty).</summary>
     public readonly TLease[] ToArray()
     {
-        if (Count == 0)
+        if (IsEmpty)
         {
             return [];
         }

@@ -70,7 +70,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         {
             using (Lock())
             {
-                return StacksOut;
+                return _rawStacks.Count + _fiberStacks.Count;
             }
         }
     }
@@ -220,7 +220,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         using (Lock())
         {
             ThrowIfNotLive();
-            if (StacksOut > 0)
+            if (!NoStacksOut)
             {
                 throw new StacksCheckedOutException([.. _rawStacks.ToArray().Select(DescribeHolder), .. _fiberStacks.ToArray().Select(DescribeHolder)]);
             }
@@ -394,7 +394,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         {
             refused = ReturnToPool(lease);
         }
-        if (_releasePending && StacksOut == 0)
+        if (_releasePending && NoStacksOut)
         {
             // The Store ended while this fiber's host task ran; now nothing can write to its slots.
             // Stryker disable once Boolean : no stack can come back after the last one (the Store is dead), so nothing reads the flag again.
@@ -409,7 +409,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// <summary>Under the lock: what runs on this Store's stacks (nothing allocated when no stack is out).</summary>
     private IStackHolder[] HoldersOfStacks()
     {
-        if (_fiberStacks.Count == 0)
+        if (_fiberStacks.IsEmpty)
         {
             return [];
         }
@@ -427,7 +427,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     private List<Exception>? ReleaseUnlessFibersHoldStacks()
     {
         Debug.Assert(_lock.IsHeld && _state is State.Disposed);
-        if (StacksOut > 0)
+        if (!NoStacksOut)
         {
             _releasePending = true;
             return null;
@@ -507,7 +507,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             }
         }
         // Every caller runs this once no stack is out (IntoData refuses otherwise; the others wait for the last one).
-        Debug.Assert(StacksOut == 0);
+        Debug.Assert(NoStacksOut);
         // Stryker disable once Block,Statement : saves the finalizer's work only: the Store is no longer live, so ReleaseAbandoned would return at once.
         if (_tracker is { } tracker)
         {
@@ -554,7 +554,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// <summary>The list a held stack lease is on.</summary>
     private ref LeaseList<StackLease> StacksOf(StackLease lease) => ref lease.ForFiber ? ref _fiberStacks : ref _rawStacks;
 
-    private int StacksOut => _rawStacks.Count + _fiberStacks.Count;
+    private bool NoStacksOut => _rawStacks.IsEmpty && _fiberStacks.IsEmpty;
 
     private LeaseShelf<SlotLease> ShelfOf(SlotPool pool) =>
         ReferenceEquals(pool, Allocator.Memories) ? Allocator.Shelves.Memories : Allocator.Shelves.Instances;

@@ -20,10 +20,8 @@ namespace Allocator;
 /// </remarks>
 public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDisposable
 {
-    // A SpinLock held in the Store itself rather than a lock object: nothing to allocate per Store, and Exit(false)
-    // is a plain release store, so a checkout or return pays one atomic for the lock instead of two. Critical
-    // sections are short (bookkeeping plus a lock-free pool call); the longest, a Store's end, resets its slots.
-    private SpinLock _lock = new(enableThreadOwnerTracking: false);
+    // Inline, not a lock object: nothing to allocate per Store, and one atomic per entry (see StoreLock).
+    private StoreLock _lock;
     private LeaseList<StackLease> _rawStacks; // apart from fiber stacks: tokens reach these (see Lease's remarks)
     private LeaseList<StackLease> _fiberStacks;
     private LeaseList<SlotLease> _slots;
@@ -342,7 +340,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     private StackLease CheckoutStackLeaseLocked(string owner, IStackHolder? holder)
     {
-        Debug.Assert(_lock.IsHeld);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         ThrowIfNotLive();
         // The tracker first: once a stack is out, nothing may fail before it is listed.
         EnsureTracker();
@@ -372,7 +370,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     private void ReturnStackLeaseLocked(StackLease lease, bool deferred)
     {
-        Debug.Assert(_lock.IsHeld);
+        Debug.Assert(_lock.IsHeldByCurrentThread);
         if (!lease.IsHeld)
         {
             // Revoked by the finalizer or returned already: the stack is not this lease's to give any more.
@@ -426,7 +424,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// stacks (their host tasks run or they are unwinding), leaves it to the last of them to come back.</summary>
     private List<Exception>? ReleaseUnlessFibersHoldStacks()
     {
-        Debug.Assert(_lock.IsHeld && _state is State.Disposed);
+        Debug.Assert(_lock.IsHeldByCurrentThread && _state is State.Disposed);
         if (!NoStacksOut)
         {
             _releasePending = true;
@@ -482,7 +480,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// reported.</summary>
     private List<Exception>? ReleaseAll()
     {
-        Debug.Assert(_lock.IsHeld && _state is not State.Live);
+        Debug.Assert(_lock.IsHeldByCurrentThread && _state is not State.Live);
         List<Exception>? failures = null;
         if (_cachedStack is { } cached)
         {
@@ -651,19 +649,17 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     private string[] DescribeHeld() =>
         [.. _rawStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _fiberStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
 
-    /// <summary>A held <see cref="SpinLock"/> for a <c>using</c> block.</summary>
+    /// <summary>The held <see cref="StoreLock"/> of a <c>using</c> block.</summary>
     private ref struct LockScope
     {
-        private readonly ref SpinLock _held;
+        private readonly ref StoreLock _held;
 
-        public LockScope(ref SpinLock spinLock)
+        public LockScope(ref StoreLock storeLock)
         {
-            bool taken = false;
-            spinLock.Enter(ref taken);
-            Debug.Assert(taken);
-            _held = ref spinLock;
+            storeLock.Enter();
+            _held = ref storeLock;
         }
 
-        public readonly void Dispose() => _held.Exit(useMemoryBarrier: false);
+        public readonly void Dispose() => _held.Exit();
     }
 }

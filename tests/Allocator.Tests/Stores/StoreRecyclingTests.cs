@@ -198,6 +198,33 @@ public sealed class StoreRecyclingTests
     }
 
     [Fact]
+    public void Fiber_stack_checkouts_allocate_nothing_on_the_store_side_and_never_share_a_lease_with_tokens()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 1, cache: true);
+        using var store = new Store<int>(allocator, 1);
+        var holder = new IdleHolder();
+        long least = long.MaxValue;
+        for (int batch = 0; batch < 5; batch++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++)
+            {
+                // The one stack goes back and forth through the Store's cache between a fiber and a raw checkout.
+                StackLease fiber = store.CheckoutStackLease("fiber", holder);
+                fiber.Return();
+                StackToken raw = store.CheckoutStack("raw");
+                Assert.NotSame(fiber, raw.Lease);
+                store.ReturnStack(raw);
+            }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.Equal(0, least);
+        Assert.Equal(0, store.StacksCheckedOut);
+        Assert.Equal(1, allocator.Stacks.InUse); // cached in the Store
+        Assert.Equal(1, allocator.GetStackStatistics().TotalCheckouts);
+    }
+
+    [Fact]
     public void Dispose_of_a_store_without_stacks_out_allocates_nothing()
     {
         using PoolingAllocator allocator = TestAllocators.Small();
@@ -313,6 +340,19 @@ public sealed class StoreRecyclingTests
         store.ReturnStack(store.CheckoutStack("label"));
         store.IntoData();
         return new WeakReference(store);
+    }
+
+    private sealed class IdleHolder : IStackHolder
+    {
+        public string Name => "fiber";
+
+        public bool HostCallOutlivesCancel => false;
+
+        public void ReleaseStack()
+        {
+        }
+
+        public bool TryRevoke() => true;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

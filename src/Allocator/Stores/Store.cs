@@ -506,7 +506,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         }
         // Every caller runs this once no stack is out (IntoData refuses otherwise; the others wait for the last one).
         Debug.Assert(NoStacksOut);
-        // Stryker disable once Block,Statement : saves the finalizer's work only: the Store is no longer live, so ReleaseAbandoned would return at once.
+        // Not only the finalizer's work: the detached tracker is the thread's spare, so the next Store allocates none.
         if (_tracker is { } tracker)
         {
             _tracker = null;

@@ -31,6 +31,7 @@ internal sealed class FiberDriver : IStackHolder
 
     private StackLease? _lease;
     private nint _context;
+    private SyncHostBinding? _syncBinding; // disposed by CloseContext
     private int _contextWriters;
     private int _ownership = Busy;
     private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
@@ -132,7 +133,7 @@ internal sealed class FiberDriver : IStackHolder
         Volatile.Write(ref _context, (nint)context);
         if (HostFunctions.HasSynchronous)
         {
-            Interop.AllocatorNative.SetSyncHost(context, SyncHostCallback.Pointer, 0);
+            _syncBinding = SyncHostCallback.Install(context, this);
         }
         _state = FiberState.Created;
         Release();
@@ -480,15 +481,7 @@ internal sealed class FiberDriver : IStackHolder
             status = NativeFiberResumeStatus.Cancel;
         }
         ApplyDeadline(context);
-        FiberDriver? previous = SyncHostCallback.Enter(this);
-        try
-        {
-            return Interop.AllocatorNative.Resume(context, status, value);
-        }
-        finally
-        {
-            SyncHostCallback.Exit(previous);
-        }
+        return Interop.AllocatorNative.Resume(context, status, value);
     }
 
     private unsafe void ApplyDeadline(NativeFiberContext* context)
@@ -660,6 +653,7 @@ internal sealed class FiberDriver : IStackHolder
         {
             spin.SpinOnce();
         }
+        Interlocked.Exchange(ref _syncBinding, null)?.Dispose();
     }
 
     private bool TryAcquire()

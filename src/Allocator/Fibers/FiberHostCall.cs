@@ -34,6 +34,8 @@ public readonly struct FiberHostCall
 
     /// <summary>Argument <paramref name="index"/> (an <c>intptr_t</c> on the guest side).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The guest passed fewer arguments.</exception>
+    /// <exception cref="InvalidOperationException">A call to a <see cref="FiberSyncHostFunction"/> that has returned:
+    /// its arguments can be read only while it runs.</exception>
     public long this[int index]
     {
         get

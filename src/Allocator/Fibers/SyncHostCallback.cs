@@ -6,62 +6,50 @@ namespace Allocator.Fibers;
 /// <summary>The callback the native trampoline calls for a synchronous host function, on the driver's thread stack
 /// inside <see cref="Interop.AllocatorNative.Resume"/>, while the guest waits in its host call with only native frames
 /// on the fiber stack.</summary>
-/// <remarks>The driver that resumed the fiber is found through a thread-static set around each resume, not through
-/// a GC handle: a strong handle would keep every fiber (and through its lease its Store) alive forever, so an
-/// abandoned Store with a synchronous host table was never finalized.</remarks>
+/// <remarks>The context's <c>sync_state</c> is the fiber's <see cref="SyncHostBinding"/> (a weak handle): no
+/// thread-static lookup, and the arguments are handed over without copying them into the call by value.</remarks>
 internal static unsafe class SyncHostCallback
 {
-    private const int Handled = 0;
-    private const int NotHandled = 1;
-    private const int Failed = 2;
+    /// <summary>The native function pointer installed as <c>sync_host</c>.</summary>
+    private static nint Pointer => (nint)(delegate* unmanaged<nint, int, nint*, int, int*, nint>)&Serve;
 
-    [ThreadStatic]
-    private static FiberDriver? t_current;
-
-    /// <summary>The native function pointer to install with <c>allocator_fiber_set_sync_host</c>.</summary>
-    public static nint Pointer => (nint)(delegate* unmanaged<nint, int, nint*, int, int*, nint>)&Serve;
-
-    /// <summary>Makes <paramref name="driver"/> the one this thread's callbacks serve; returns the previous one, to
-    /// be restored after the resume (a synchronous host function may drive another fiber).</summary>
-    public static FiberDriver? Enter(FiberDriver driver)
+    /// <summary>Lets <paramref name="context"/>'s host calls reach <paramref name="driver"/>'s synchronous functions
+    /// on the thread's stack; dispose the binding it returns once the context is closed.</summary>
+    public static SyncHostBinding Install(NativeFiberContext* context, FiberDriver driver)
     {
-        FiberDriver? previous = t_current;
-        t_current = driver;
-        return previous;
+        var binding = new SyncHostBinding(driver);
+        // Plain stores: the context is not running yet, and the resume that starts it is a P/Invoke (a full barrier
+        // for this thread; another thread acquires the driver's ownership word before resuming).
+        context->SyncState = binding.Handle;
+        context->SyncHost = Pointer;
+        return binding;
     }
-
-    public static void Exit(FiberDriver? previous) => t_current = previous;
 
     [UnmanagedCallersOnly]
     private static nint Serve(nint state, int function, nint* arguments, int count, int* status)
     {
-        FiberDriver? driver = t_current;
+        SyncHostBinding? binding = null;
         try
         {
-            if (driver is null || !driver.HostFunctions.TryGetSynchronous(function, out FiberSyncHostFunction sync)
-                || (uint)count > FiberHostCall.MaxArguments || (count > 0 && arguments == null))
+            if (!SyncHostBinding.TryFrom(state, out binding))
             {
-                // Asynchronous or malformed: the driver serves it, or reports it, as usual.
-                *status = NotHandled;
+                *status = (int)SyncHostBinding.Status.NotHandled;
                 return 0;
             }
-            FiberHostArguments copy = default;
-            for (int i = 0; i < count; i++)
-            {
-                copy[i] = arguments[i];
-            }
-            long result = sync(new FiberHostCall(driver.Handle, function, copy, count));
-            *status = Handled;
-            return (nint)result;
+            // The work is in a plain method: this one is compiled once without profile data, that one tiers up with
+            // it (the delegate call devirtualized, the call's struct
+            // not copied by value): 20 ns became 10.5 ns per call in a C# loop of calls.
+            return (nint)binding!.Serve(function, arguments, count, status);
         }
         catch (Exception ex)
         {
             // Nothing may escape an UnmanagedCallersOnly method: the driver rethrows it once the guest has returned.
-            if (driver is not null)
+            if (binding is not null)
             {
-                driver.SyncFailure = ExceptionDispatchInfo.Capture(ex);
+                binding.End();
+                binding.Driver.SyncFailure = ExceptionDispatchInfo.Capture(ex);
             }
-            *status = Failed;
+            *status = (int)SyncHostBinding.Status.Failed;
             return 0;
         }
     }

@@ -40,11 +40,6 @@ internal static partial class Interop
         [LibraryImport(Library, EntryPoint = "allocator_fiber_resume")]
         public static partial NativeFiberState Resume(NativeFiberContext* context, NativeFiberResumeStatus status, nint value);
 
-        /// <summary>Lets host calls be served synchronously by <paramref name="syncHost"/> on the driver's stack
-        /// (<c>intptr_t sync_host(void* state, int32_t fn, const intptr_t* args, int32_t nargs, int32_t* status)</c>).</summary>
-        [LibraryImport(Library, EntryPoint = "allocator_fiber_set_sync_host")]
-        public static partial void SetSyncHost(NativeFiberContext* context, nint syncHost, nint state);
-
         /// <summary>Prepares a fiber whose context sits at the top of [<paramref name="stackLimit"/>,
         /// <paramref name="stackLimit"/> + <paramref name="stackSize"/>); null if the stack is too small.</summary>
         public static NativeFiberContext* Init(nint stackLimit, nuint stackSize, nint entry, nint argument)

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Allocator.Fibers;
+
+/// <summary>What a fiber's native context reaches on a synchronous host call: its driver, and the arguments of the
+/// call in progress. One per fiber whose table has synchronous functions, made when the fiber starts and disposed when
+/// its context closes.</summary>
+/// <remarks>
+/// <para>The native context holds a weak GC handle to it as <c>sync_state</c>, so a host call finds it with one load;
+/// a thread-static lookup cost a call to <c>__tls_get_addr</c> per call and two TLS writes per resume. Weak, because a
+/// strong handle would keep every fiber (and through its lease its Store) alive forever, so an abandoned Store would
+/// never be finalized; the driver keeps the binding alive, and while the fiber runs, its driver is on the resuming
+/// thread's stack.</para>
+/// <para>The arguments are copied here (managed memory, so a late or racing read can never touch a returned stack),
+/// and every <see cref="FiberHostCall"/> of a synchronous call carries the call's generation: once the call returns,
+/// reading its arguments throws instead of showing a later call's.</para>
+/// </remarks>
+internal sealed class SyncHostBinding : IDisposable
+{
+    private FiberHostArgumentValues _arguments;
+    private long _generation;
+    private nint _handle;
+
+    public SyncHostBinding(FiberDriver driver)
+    {
+        Driver = driver;
+        _handle = WeakGCHandle<SyncHostBinding>.ToIntPtr(new WeakGCHandle<SyncHostBinding>(this));
+    }
+
+    public FiberDriver Driver { get; }
+
+    /// <summary>The weak handle the native context passes back as <c>sync_state</c>; 0 once disposed.</summary>
+    public nint Handle => _handle;
+
+    /// <summary>Finds the binding from a native context's <c>sync_state</c>.</summary>
+    public static bool TryFrom(nint handle, out SyncHostBinding? binding) =>
+        WeakGCHandle<SyncHostBinding>.FromIntPtr(handle).TryGetTarget(out binding);
+
+    /// <summary>The native status word of a synchronous call (enum allocator_fiber_sync_status in fiber.h).</summary>
+    public enum Status
+    {
+        Handled = 0,
+        NotHandled = 1,
+        Failed = 2,
+    }
+
+    /// <summary>Runs synchronous function <paramref name="function"/> with the guest's arguments and sets
+    /// <paramref name="status"/>; an asynchronous or malformed call is left to the driver (NotHandled).</summary>
+    /// <remarks>A plain method, called by the [UnmanagedCallersOnly] callback: that one is compiled once without
+    /// profile data, while this one tiers up with it, so the delegate call is devirtualized and the call's struct is
+    /// not copied by value.</remarks>
+    public unsafe long Serve(int function, nint* arguments, int count, int* status)
+    {
+        if (!Driver.HostFunctions.TryGetSynchronous(function, out FiberSyncHostFunction sync)
+            || (uint)count > FiberHostCall.MaxArguments || (count > 0 && arguments == null))
+        {
+            *status = (int)Status.NotHandled;
+            return 0;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            _arguments[i] = arguments[i];
+        }
+        long result = sync(new FiberHostCall(Driver.Handle, function, new FiberHostArguments(this, _generation), count));
+        End();
+        *status = (int)Status.Handled;
+        return result;
+    }
+
+    /// <summary>The call has returned (or thrown): its arguments can no longer be read.</summary>
+    public void End() => Volatile.Write(ref _generation, _generation + 1);
+
+    /// <summary>Argument <paramref name="index"/> of call <paramref name="generation"/>, if that call still runs.</summary>
+    /// <exception cref="InvalidOperationException">The call has returned.</exception>
+    public long Read(long generation, int index)
+    {
+        long value = _arguments[index];
+        if (Volatile.Read(ref _generation) != generation)
+        {
+            ThrowCallEnded();
+        }
+        return value;
+    }
+
+    /// <summary>Frees the handle; only once the native context is closed, so no host call can pass it back.</summary>
+    public void Dispose()
+    {
+        nint handle = Interlocked.Exchange(ref _handle, 0);
+        if (handle != 0)
+        {
+            WeakGCHandle<SyncHostBinding>.FromIntPtr(handle).Dispose();
+        }
+    }
+
+    private static void ThrowCallEnded() => throw new InvalidOperationException(
+        "The arguments of a synchronous host call can be read only while the call runs: copy the values you need to keep before returning.");
+}

@@ -1,0 +1,116 @@
+using Allocator.Fibers;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Fibers;
+
+/// <summary>A synchronous host call hands its arguments over through the fiber's binding instead of copying them into
+/// the call by value (the copy cost half of a call): they read the same while the call runs, a call kept past its end
+/// refuses them instead of showing a later call's, and a call allocates nothing.</summary>
+public sealed class SyncHostCallArgumentTests
+{
+    [FiberFact]
+    public async Task Every_argument_reads_as_the_guest_passed_it_during_the_call()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var seen = new List<long[]>();
+        FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            seen.Add(Enumerable.Range(0, call.ArgumentCount).Select(i => call[i]).ToArray());
+            Assert.Throws<ArgumentOutOfRangeException>(() => call[call.ArgumentCount]);
+            return call.ArgumentCount;
+        }));
+
+        for (int count = 0; count <= FiberHostCall.MaxArguments; count++)
+        {
+            using Fiber fiber = Fiber.Create(store, $"args-{count}", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 0, argumentCount: count), hosts);
+            Assert.Equal(count, await fiber.RunAsync());
+        }
+
+        for (int count = 0; count <= FiberHostCall.MaxArguments; count++)
+        {
+            Assert.Equal(Enumerable.Range(1, count).Select(i => (long)i), seen[count]);
+        }
+    }
+
+    [FiberFact]
+    public async Task A_call_kept_past_its_end_refuses_its_arguments_instead_of_showing_a_later_calls()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var kept = new List<FiberHostCall>();
+        FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            if (kept.Count > 0)
+            {
+                // The previous call has returned; this one is running on the same fiber.
+                Assert.Throws<InvalidOperationException>(() => kept[^1][1]);
+            }
+            kept.Add(call);
+            return call[0] * 7 + call[1];
+        }));
+        using Fiber fiber = Fiber.Create(store, "kept", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 3, count: 4), hosts);
+
+        Assert.Equal(Enumerable.Range(0, 4).Sum(n => 3L * 7 + n), await fiber.RunAsync());
+
+        Assert.Equal(4, kept.Count);
+        foreach (FiberHostCall call in kept)
+        {
+            InvalidOperationException refused = Assert.Throws<InvalidOperationException>(() => call[0]);
+            Assert.Contains("only while the call runs", refused.Message);
+            Assert.Equal(2, call.ArgumentCount); // what the call was stays readable
+            Assert.Equal(0, call.Function);
+            Assert.Same(fiber, call.Fiber);
+        }
+    }
+
+    [FiberFact]
+    public async Task A_call_that_throws_also_ends_its_arguments()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        FiberHostCall? kept = null;
+        var failure = new InvalidOperationException("sync host failed");
+        FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            kept = call;
+            throw failure;
+        }));
+        using Fiber fiber = Fiber.Create(store, "throws", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 0, argumentCount: 3), hosts);
+
+        Assert.Same(failure, await Assert.ThrowsAsync<InvalidOperationException>(() => fiber.RunAsync().AsTask()));
+
+        Assert.NotNull(kept);
+        Assert.Throws<InvalidOperationException>(() => kept.Value[0]);
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    [FiberFact]
+    public void Synchronous_calls_allocate_nothing_per_call()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(static call => call[0] * 7 + call[1]));
+        RunCalls(store, hosts, 1000); // JIT, tiering and the Store's first fiber out of the way
+
+        long few = AllocatedBy(() => RunCalls(store, hosts, 10));
+        long many = AllocatedBy(() => RunCalls(store, hosts, 10_010));
+
+        Assert.Equal(few, many);
+    }
+
+    private static void RunCalls(Store<int> store, FiberHostFunctions hosts, int calls)
+    {
+        using Fiber fiber = Fiber.Create(store, "calls", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 1, count: calls), hosts);
+        ValueTask<long> run = fiber.RunAsync();
+        Assert.True(run.IsCompletedSuccessfully, "a fiber whose host calls are all synchronous finishes in RunAsync");
+        Assert.Equal(Enumerable.Range(0, calls).Sum(n => 7L + n), run.Result);
+    }
+
+    private static long AllocatedBy(Action action)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        action();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+}

@@ -18,7 +18,8 @@ void allocator_fiber_switch(void** save_sp, void* load_sp);
 void* allocator_fiber_prepare(allocator_fiber_ctx* ctx, allocator_fiber_entry entry, intptr_t arg);
 
 /* Runs allocator_fiber_sync_dispatch(ctx, fn_index, args, nargs, status) on the driver's stack, just below the
- * driver's suspended switch frame (ctx->parent_sp), then comes back to the fiber stack and returns its result.
+ * driver's suspended switch frame (ctx->parent_sp), then comes back to the fiber stack and returns its result
+ * (x86-64 System V makes the dispatch's one call itself, reading sync_host and sync_state from the context).
  * Its CFI lets unwinders walk from the callee back onto the fiber stack. */
 intptr_t allocator_fiber_call_on_parent_stack(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
                                               int32_t nargs, int32_t* status);

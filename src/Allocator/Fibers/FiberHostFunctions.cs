@@ -64,6 +64,10 @@ public sealed class FiberHostFunctions
     /// <summary>True when some entry is synchronous, so fibers should install the synchronous path.</summary>
     internal bool HasSynchronous { get; }
 
+    /// <summary>Entry i is function i if it is synchronous, else null; for the synchronous fast path, which must not
+    /// change it.</summary>
+    internal FiberSyncHostFunction?[] SynchronousTable => _synchronous;
+
     internal bool TryGetSynchronous(int index, out FiberSyncHostFunction function)
     {
         if ((uint)index < (uint)_synchronous.Length && _synchronous[index] is { } found)

@@ -18,6 +18,8 @@ namespace Allocator.Fibers;
 /// </remarks>
 internal sealed class SyncHostBinding : IDisposable
 {
+    private readonly FiberSyncHostFunction?[] _functions;
+    private readonly Fiber _fiber;
     private FiberHostArgumentValues _arguments;
     private long _generation;
     private nint _handle;
@@ -25,6 +27,9 @@ internal sealed class SyncHostBinding : IDisposable
     public SyncHostBinding(FiberDriver driver)
     {
         Driver = driver;
+        // Held here, not reached through the driver on every call: two dependent loads fewer per call.
+        _functions = driver.HostFunctions.SynchronousTable;
+        _fiber = driver.Handle;
         _handle = WeakGCHandle<SyncHostBinding>.ToIntPtr(new WeakGCHandle<SyncHostBinding>(this));
     }
 
@@ -52,7 +57,8 @@ internal sealed class SyncHostBinding : IDisposable
     /// not copied by value.</remarks>
     public unsafe long Serve(int function, nint* arguments, int count, int* status)
     {
-        if (!Driver.HostFunctions.TryGetSynchronous(function, out FiberSyncHostFunction sync)
+        FiberSyncHostFunction?[] functions = _functions;
+        if ((uint)function >= (uint)functions.Length || functions[function] is not { } sync
             || (uint)count > FiberHostCall.MaxArguments || (count > 0 && arguments == null))
         {
             *status = (int)Status.NotHandled;
@@ -62,7 +68,7 @@ internal sealed class SyncHostBinding : IDisposable
         {
             _arguments[i] = arguments[i];
         }
-        long result = sync(new FiberHostCall(Driver.Handle, function, new FiberHostArguments(this, _generation), count));
+        long result = sync(new FiberHostCall(_fiber, function, new FiberHostArguments(this, _generation), count));
         End();
         *status = (int)Status.Handled;
         return result;

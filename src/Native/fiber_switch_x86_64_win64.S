@@ -14,6 +14,7 @@
  *   +184 TEB DeallocationStack (gs:0x1478)   +192 TEB GuaranteedStackBytes (gs:0x1748, 32 bits)
  *   +200 r15  +208 r14  +216 r13  +224 r12  +232 rsi  +240 rdi  +248 rbx  +256 rbp
  *   +264 return address
+ * Every switch is entered by call and left by pop+jmp to the address the other side's call pushed.
  */
     .intel_syntax noprefix
     .text
@@ -109,7 +110,15 @@ allocator_fiber_switch_context:
     pop rdi
     pop rbx
     pop rbp
-    ret
+    /* Leave by pop+jmp, not ret, as the System V switch and Boost's jump_fcontext for Win64 do: a ret returns to the
+     * other side's call site, which the return stack buffer never predicts. Measured under Wine (native code, real
+     * CPU), 2,000,000 round trips, best of 7, three runs side by side: inline paths 34-51 ns with ret, 12-19 ns with
+     * pop+jmp; exported functions 67-80 ns against 44-62 ns. r11 is volatile and no argument. The cost: in the two
+     * instructions after pop r11 the unwind info no longer describes the frame (Windows recognizes a jmp through a
+     * register as no epilogue), so a debugger or sampling profiler stopping exactly there gets a wrong stack; no
+     * exception can be raised there, and the runtime never unwinds a thread that is inside a P/Invoke. */
+    pop r11
+    jmp r11
     .seh_endproc
 
     .p2align 4

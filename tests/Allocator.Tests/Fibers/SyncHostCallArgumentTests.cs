@@ -86,6 +86,41 @@ public sealed class SyncHostCallArgumentTests
     }
 
     [FiberFact]
+    public async Task A_synchronous_function_that_runs_another_fiber_keeps_its_own_call_and_each_fiber_its_own_host()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 4);
+        using var store = new Store<int>(allocator, 0);
+        var innerFibers = new List<Fiber>();
+        FiberHostFunctions inner = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            Assert.Contains(call.Fiber, innerFibers);
+            return call[0] * 100 + call[1];
+        }));
+        Fiber? outerFiber = null;
+        FiberHostFunctions outer = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            // Before the driver found its fiber through a thread-static set around each resume; now each fiber's
+            // context carries its own binding, so a nested run must leave this call's view untouched.
+            long before = call[1];
+            using Fiber nested = Fiber.Create(store, "inner", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 2, count: 3), inner);
+            innerFibers.Add(nested);
+            ValueTask<long> run = nested.RunAsync();
+            Assert.True(run.IsCompletedSuccessfully);
+            Assert.Equal(Enumerable.Range(0, 3).Sum(n => 200L + n), run.Result);
+            Assert.Same(outerFiber, call.Fiber);
+            Assert.Equal(before, call[1]);
+            return call[0] * 7 + call[1];
+        }));
+        outerFiber = Fiber.Create(store, "outer", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 5, count: 3), outer);
+
+        Assert.Equal(Enumerable.Range(0, 3).Sum(n => 5L * 7 + n), await outerFiber.RunAsync());
+
+        Assert.Equal(3, innerFibers.Count);
+        outerFiber.Dispose();
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    [FiberFact]
     public void Synchronous_calls_allocate_nothing_per_call()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();

@@ -31,7 +31,7 @@ internal sealed class FiberDriver : IStackHolder
 
     private StackLease? _lease;
     private nint _context;
-    private SyncHostBinding? _syncBinding; // disposed by CloseContext
+    private SyncHostBinding? _syncBinding; // only for tables with synchronous functions; its handle freed by CloseContext
     private int _contextWriters;
     private int _ownership = Busy;
     private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
@@ -103,9 +103,6 @@ internal sealed class FiberDriver : IStackHolder
     {
         set => s_beforeCancelSignal = value;
     }
-
-    /// <summary>What a synchronous host function threw, captured by <see cref="SyncHostCallback"/>.</summary>
-    public ExceptionDispatchInfo? SyncFailure { get; set; }
 
     private bool CancelRequested => Volatile.Read(ref _cancelRequested) != 0;
 
@@ -380,10 +377,9 @@ internal sealed class FiberDriver : IStackHolder
             Debug.Assert(context != null, "Owned and not finished means the context is live.");
             NativeFiberState stopped = ResumeOwned(context, NativeFiberResumeStatus.Result, resumeValue);
             resumeValue = 0;
-            if (SyncFailure is { } failure)
+            if (_syncBinding?.TakeFailure() is { } failure)
             {
                 // A synchronous host function threw; the guest was told its call was cancelled and has ended.
-                SyncFailure = null;
                 OperationCanceledException? cancelled = CancelledBy(failure.SourceException, cancellationToken);
                 Finish(cancelled is null ? FiberState.Faulted : FiberState.Cancelled);
                 if (cancelled is not null)
@@ -653,7 +649,7 @@ internal sealed class FiberDriver : IStackHolder
         {
             spin.SpinOnce();
         }
-        Interlocked.Exchange(ref _syncBinding, null)?.Dispose();
+        _syncBinding?.Dispose();
     }
 
     private bool TryAcquire()

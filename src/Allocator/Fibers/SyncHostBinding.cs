@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
 namespace Allocator.Fibers;
 
 /// <summary>What a fiber's native context reaches on a synchronous host call: its driver, and the arguments of the
-/// call in progress. One per fiber whose table has synchronous functions, made when the fiber starts and disposed when
-/// its context closes.</summary>
+/// call in progress. One per fiber whose table has synchronous functions, made when the fiber starts; its handle is
+/// freed when the context closes (the driver keeps the object, which also carries a failure to rethrow).</summary>
 /// <remarks>
 /// <para>The native context holds a weak GC handle to it as <c>sync_state</c>, so a host call finds it with one load;
 /// a thread-static lookup cost a call to <c>__tls_get_addr</c> per call and two TLS writes per resume. Weak, because a
@@ -34,6 +35,19 @@ internal sealed class SyncHostBinding : IDisposable
     }
 
     public FiberDriver Driver { get; }
+
+    /// <summary>What a synchronous host function threw, captured by <see cref="SyncHostCallback"/>; the driver takes
+    /// it once the guest has returned and rethrows it. Kept here rather than in the driver, so a fiber without
+    /// synchronous functions pays nothing for it.</summary>
+    public ExceptionDispatchInfo? Failure { get; set; }
+
+    /// <summary>Returns and clears <see cref="Failure"/>.</summary>
+    public ExceptionDispatchInfo? TakeFailure()
+    {
+        ExceptionDispatchInfo? failure = Failure;
+        Failure = null;
+        return failure;
+    }
 
     /// <summary>The weak handle the native context passes back as <c>sync_state</c>; 0 once disposed.</summary>
     public nint Handle => _handle;

@@ -47,7 +47,7 @@ internal static unsafe class SyncHostCallback
             if (binding is not null)
             {
                 binding.End();
-                binding.Driver.SyncFailure = ExceptionDispatchInfo.Capture(ex);
+                binding.Failure = ExceptionDispatchInfo.Capture(ex);
             }
             *status = (int)SyncHostBinding.Status.Failed;
             return 0;

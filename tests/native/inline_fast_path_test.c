@@ -218,6 +218,39 @@ __attribute__((noinline, visibility("default"))) int32_t drive_for_backtrace(all
 }
 #endif
 
+#if !defined(_WIN32)
+/* A synchronous host that walks the stack from the thread's stack: through call_on_parent_stack (CFA through rbp/x29),
+ * the exported host call and the guest on the fiber stack, the entry trampoline, into allocator_fiber_resume on the
+ * thread's stack. Bit 0: allocator_fiber_host_call seen, bit 1: the guest, bit 2: the resume, in that order. */
+static intptr_t backtrace_sync_host(void* state, int32_t fn_index, const intptr_t* args, int32_t nargs, int32_t* status)
+{
+    (void)state, (void)fn_index, (void)args, (void)nargs;
+    static const char* const names[] = { "allocator_fiber_host_call", "sync_backtrace_guest", "allocator_fiber_resume" };
+    void* frames[64];
+    int count = backtrace(frames, 64);
+    intptr_t seen = 0;
+    int next = 0;
+    for (int i = 0; i < count && next < 3; i++) {
+        Dl_info info;
+        if (dladdr(frames[i], &info) != 0 && info.dli_sname != NULL && strcmp(info.dli_sname, names[next]) == 0) {
+            seen |= (intptr_t)1 << next++;
+        }
+    }
+    *status = ALLOCATOR_FIBER_SYNC_HANDLED;
+    return seen;
+}
+
+__attribute__((noinline, visibility("default"))) intptr_t sync_backtrace_guest(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    (void)arg;
+    intptr_t seen = -1;
+    if (allocator_fiber_host_call(ctx, 0, NULL, 0, &seen) != ALLOCATOR_FIBER_HOST_OK) {
+        return -1;
+    }
+    return seen;
+}
+#endif
+
 int main(void)
 {
     const intptr_t calls = 100000;
@@ -357,6 +390,15 @@ int main(void)
     state = drive_for_backtrace(ctx);
     check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value > 0,
           "unwinding from guest frames crosses the entry trampoline into the function that resumed inline");
+#endif
+
+#if !defined(_WIN32)
+    ctx = allocator_fiber_init(stack, STACK_SIZE, sync_backtrace_guest, 0);
+    allocator_fiber_set_sync_host(ctx, backtrace_sync_host, NULL);
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    check(state == ALLOCATOR_FIBER_COMPLETED && ctx->value == 7,
+          "unwinding from a synchronous host function on the thread's stack crosses back onto the fiber stack (host "
+          "call, guest) and through the entry trampoline into the resume");
 #endif
 
     if (failures == 0) {

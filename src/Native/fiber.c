@@ -23,6 +23,9 @@ _Static_assert(offsetof(allocator_fiber_ctx, parent_sp) == 8, "the trampoline CF
 _Static_assert(offsetof(allocator_fiber_ctx, sync_host) == 72 && offsetof(allocator_fiber_ctx, sync_state) == 80,
                "the x86-64 System V call_on_parent_stack reads sync_host and sync_state at ctx+72 and ctx+80");
 
+_Static_assert(sizeof(allocator_fiber_unchecked_call) == 16 && offsetof(allocator_fiber_unchecked_call, function) == 8,
+               "the C# mirror FiberUncheckedCall has this layout");
+
 /* The epoch of a fiber without a deadline: it never moves, so with deadline UINT64_MAX the poll never fires and no
  * fiber needs a null check on its hot path. */
 static const volatile uint64_t never_moving_epoch = 0;
@@ -65,7 +68,8 @@ ALLOCATOR_FIBER_API allocator_fiber_ctx* allocator_fiber_init(void* stack_limit,
     ctx->sync_host = NULL;
     ctx->sync_state = NULL;
     ctx->cancel_requested = 0;
-    ctx->reserved = 0;
+    ctx->unchecked_count = 0;
+    ctx->unchecked = NULL;
     ctx->epoch = &never_moving_epoch;
     ctx->deadline = UINT64_MAX;
     ctx->fiber_sp = allocator_fiber_prepare(ctx, entry, arg);
@@ -125,7 +129,23 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_yield(allocator_fiber_ctx* ctx)
     return suspend_for_yield(ctx);
 }
 
-/* Every case of allocator_fiber_host_call but a handled synchronous call. sync_status is what the synchronous host
+/* The unchecked host function serving fn_index, or NULL. */
+static inline allocator_fiber_unchecked_host unchecked_host(const allocator_fiber_ctx* ctx, int32_t fn_index)
+{
+    return (uint32_t)fn_index < (uint32_t)ctx->unchecked_count ? ctx->unchecked[fn_index] : NULL;
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+/* Calls an unchecked host function on the driver's stack with the guest's call as it made it. */
+static inline intptr_t call_unchecked(allocator_fiber_ctx* ctx, allocator_fiber_unchecked_host function,
+                                      int32_t fn_index, const intptr_t* args, int32_t nargs)
+{
+    allocator_fiber_unchecked_call call = { args, fn_index, nargs };
+    return allocator_fiber_call_unchecked_on_parent_stack(ctx, function, &call);
+}
+#endif
+
+/* Every case of allocator_fiber_host_call but a handled synchronous or unchecked call. sync_status is what the synchronous host
  * already answered for this call (NOT_HANDLED or FAILED), or -1 if it was not asked yet. */
 static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
                                                           int32_t nargs, intptr_t* result, int32_t sync_status)
@@ -149,6 +169,15 @@ static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_
         return ALLOCATOR_FIBER_HOST_CANCELLED;
     }
 #if defined(__x86_64__) || defined(__aarch64__)
+    allocator_fiber_unchecked_host unchecked = unchecked_host(ctx, fn_index);
+    if (unchecked != NULL) {
+        /* Reached after a passed deadline the driver let the guest go on from: served as the fast path would. */
+        intptr_t value = call_unchecked(ctx, unchecked, fn_index, args, nargs);
+        if (result != NULL) {
+            *result = value;
+        }
+        return ALLOCATOR_FIBER_HOST_OK;
+    }
     if (ctx->sync_host != NULL && sync_status < 0) {
         /* The host function runs on the driver's stack; the fiber stack keeps only these native frames. */
         sync_status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;
@@ -200,8 +229,21 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
                                                       const intptr_t* args, int32_t nargs, intptr_t* result)
 {
 #if defined(__x86_64__) || defined(__aarch64__)
-    if (ctx->state == ALLOCATOR_FIBER_RUNNING && (ctx->cancelled | ctx->cancel_requested) == 0 && ctx->sync_host != NULL
-        && !deadline_passed(ctx)) {
+    if (ctx->state == ALLOCATOR_FIBER_RUNNING && (ctx->cancelled | ctx->cancel_requested) == 0
+        && (ctx->sync_host != NULL || ctx->unchecked_count != 0) && !deadline_passed(ctx)) {
+        /* An unchecked function first: the user's native function pointer, called straight from here on the
+         * driver's stack, with no synchronous host (managed dispatch) in between. */
+        allocator_fiber_unchecked_host unchecked = unchecked_host(ctx, fn_index);
+        if (unchecked != NULL) {
+            intptr_t value = call_unchecked(ctx, unchecked, fn_index, args, nargs);
+            if (result != NULL) {
+                *result = value;
+            }
+            return ALLOCATOR_FIBER_HOST_OK;
+        }
+        if (ctx->sync_host == NULL) {
+            return host_call_general(ctx, fn_index, args, nargs, result, ALLOCATOR_FIBER_SYNC_NOT_HANDLED);
+        }
         int32_t status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;
         intptr_t value = allocator_fiber_call_on_parent_stack(ctx, fn_index, args, nargs, &status);
         if (status == ALLOCATOR_FIBER_SYNC_HANDLED) {
@@ -221,6 +263,13 @@ ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx,
 {
     ctx->sync_host = sync_host;
     ctx->sync_state = state;
+}
+
+ALLOCATOR_FIBER_API void allocator_fiber_set_unchecked_hosts(allocator_fiber_ctx* ctx,
+                                                             const allocator_fiber_unchecked_host* table, int32_t count)
+{
+    ctx->unchecked = count > 0 ? table : NULL;
+    ctx->unchecked_count = table != NULL && count > 0 ? count : 0;
 }
 
 intptr_t allocator_fiber_sync_dispatch(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define ALLOCATOR_FIBER_ABI_VERSION 3
+#define ALLOCATOR_FIBER_ABI_VERSION 4
 
 /* What a fiber is doing; allocator_fiber_resume returns the state the fiber stopped in. */
 enum allocator_fiber_state {
@@ -63,6 +63,19 @@ enum allocator_fiber_sync_status {
 typedef intptr_t (*allocator_fiber_sync_host)(void* state, int32_t fn_index, const intptr_t* args, int32_t nargs,
                                                int32_t* status);
 
+/* What an unchecked host function receives: the guest's call as it made it, nothing checked. Valid only while the
+ * function runs (it lives in the guest's host call frame, and args in the guest's memory). */
+typedef struct allocator_fiber_unchecked_call {
+    const intptr_t* args;   /* 0: the guest's argument words, as passed */
+    int32_t function;       /* 8: the index the guest called */
+    int32_t arg_count;      /* 12: the count the guest passed (not checked against anything) */
+} allocator_fiber_unchecked_call;
+
+/* An unchecked host function: called by allocator_fiber_host_call directly on the driver's (thread's) stack, with no
+ * dispatch of the driver in between, like Wasmtime's wasmtime_linker_define_func_unchecked callbacks. Its return
+ * value is the host call's result. It must not fail in a way the guest has to hear about: there is no status. */
+typedef intptr_t (*allocator_fiber_unchecked_host)(const allocator_fiber_unchecked_call* call);
+
 typedef struct allocator_fiber_ctx {
     void* fiber_sp;                 /*  0: the fiber's saved stack pointer while it is suspended */
     void* parent_sp;                /*  8: the driver's saved stack pointer while the fiber runs (also read by the
@@ -81,10 +94,12 @@ typedef struct allocator_fiber_ctx {
     void* sync_state;               /* 80: passed to sync_host */
     volatile int32_t cancel_requested; /* 88: set by the driver, from any thread, when the fiber is to be cancelled:
                                               no host call starts once it is set, and the poll says yield */
-    int32_t reserved;               /* 92 */
+    int32_t unchecked_count;        /* 92: entries in unchecked (0: none) */
     const volatile uint64_t* epoch; /* 96: the epoch counter the deadline is measured on (a word that never moves
                                            until the host sets a deadline) */
     uint64_t deadline;              /* 104: the poll says yield once *epoch >= deadline; written by the driver only */
+    const allocator_fiber_unchecked_host* unchecked; /* 112: entry i serves function i when not NULL (see
+                                           allocator_fiber_set_unchecked_hosts); the array must outlive the fiber */
 } allocator_fiber_ctx;
 
 /* A guest entry point. Runs on the fiber stack; returning completes the fiber. */
@@ -118,6 +133,13 @@ ALLOCATOR_FIBER_API int32_t allocator_fiber_host_call(allocator_fiber_ctx* ctx, 
 ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx, allocator_fiber_sync_host sync_host,
                                                        void* state);
 
+/* Driver side: lets function i of the guest's host calls be served by table[i] (when not NULL), called directly on
+ * the driver's stack before anything else is asked: no synchronous host, no switch to the driver. The checks every
+ * host call makes come first (cancel requested, passed deadline). table is read, not copied: it must stay valid and
+ * unchanged while the fiber can run. count 0 (or a NULL table) turns it off. */
+ALLOCATOR_FIBER_API void allocator_fiber_set_unchecked_hosts(allocator_fiber_ctx* ctx,
+                                                             const allocator_fiber_unchecked_host* table, int32_t count);
+
 /* Guest side: the cheap poll for loops. Nonzero when the guest should call allocator_fiber_yield: its epoch
  * deadline has passed or the fiber is being cancelled. Two loads and a compare; it never switches. A guest that
  * never polls and never calls the host cannot be interrupted: there are no signals and no thread aborts. */
@@ -141,7 +163,7 @@ ALLOCATOR_FIBER_API void allocator_fiber_switch_context(void** save_sp, void* lo
  * exported functions a resume/host call round trip makes two such returns, which cost more than the switch itself.
  * Inlined into the driver's loop and the guest's code, the switch is called from where the work goes on and nothing
  * returns across it, as with Boost's jump_fcontext. They handle the common case only (a resume of a fiber suspended
- * in a host call or yield; a host call with no synchronous host, no cancel, no passed deadline) and call the exported
+ * in a host call or yield; a host call with no synchronous or unchecked host, no cancel, no passed deadline) and call the exported
  * functions for everything else. The C# driver uses the exported functions (P/Invoke); any mix is correct.
  * Keep them in step with allocator_fiber_resume and allocator_fiber_host_call in fiber.c. */
 static inline int32_t allocator_fiber_resume_inline(allocator_fiber_ctx* ctx, int32_t status, intptr_t value)
@@ -160,7 +182,7 @@ static inline int32_t allocator_fiber_host_call_inline(allocator_fiber_ctx* ctx,
                                                        const intptr_t* args, int32_t nargs, intptr_t* result)
 {
     if (ctx->state != ALLOCATOR_FIBER_RUNNING || ctx->cancelled || ctx->cancel_requested || ctx->sync_host != NULL
-        || *ctx->epoch >= ctx->deadline) {
+        || ctx->unchecked_count != 0 || *ctx->epoch >= ctx->deadline) {
         return allocator_fiber_host_call(ctx, fn_index, args, nargs, result);
     }
     ctx->host_function = fn_index;

@@ -166,6 +166,36 @@ allocator_fiber_call_on_parent_stack:
     .cfi_endproc
     .size allocator_fiber_call_on_parent_stack, . - allocator_fiber_call_on_parent_stack
 
+/* intptr_t allocator_fiber_call_unchecked_on_parent_stack(ctx [x0], function [x1], call [x2])
+ * The same move as allocator_fiber_call_on_parent_stack, calling function(call): the unchecked host call. */
+    .p2align 4
+    .globl allocator_fiber_call_unchecked_on_parent_stack
+    .hidden allocator_fiber_call_unchecked_on_parent_stack
+    .type allocator_fiber_call_unchecked_on_parent_stack, %function
+allocator_fiber_call_unchecked_on_parent_stack:
+    .cfi_startproc
+    stp x29, x30, [sp, #-16]!
+    .cfi_def_cfa_offset 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
+    mov x29, sp
+    .cfi_def_cfa_register x29
+    ldr x9, [x0, #8]                        /* ctx->parent_sp */
+    sub x9, x9, #256
+    and x9, x9, #~15
+    mov sp, x9
+    mov x0, x2
+    blr x1
+    mov sp, x29
+    .cfi_def_cfa_register sp
+    ldp x29, x30, [sp], #16
+    .cfi_def_cfa_offset 0
+    .cfi_restore x29
+    .cfi_restore x30
+    ret
+    .cfi_endproc
+    .size allocator_fiber_call_unchecked_on_parent_stack, . - allocator_fiber_call_unchecked_on_parent_stack
+
 /* Bottom frame of every fiber: entered by the first switch's ret, calls entry(ctx, arg), then exits the fiber.
  * Its CFI describes the driver's frame instead of a caller: the CFA is the driver's stack pointer before it called
  * allocator_fiber_switch, ctx->parent_sp + 176, and the driver's registers are in its switch frame there

@@ -144,6 +144,34 @@ allocator_fiber_call_on_parent_stack:
     .cfi_endproc
     .size allocator_fiber_call_on_parent_stack, . - allocator_fiber_call_on_parent_stack
 
+/* intptr_t allocator_fiber_call_unchecked_on_parent_stack(ctx [rdi], function [rsi], call [rdx])
+ * The same move as allocator_fiber_call_on_parent_stack, calling function(call): the unchecked host call. */
+    .p2align 4
+    .globl allocator_fiber_call_unchecked_on_parent_stack
+    .hidden allocator_fiber_call_unchecked_on_parent_stack
+    .type allocator_fiber_call_unchecked_on_parent_stack, @function
+allocator_fiber_call_unchecked_on_parent_stack:
+    .cfi_startproc
+    push rbp
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset rbp, 0
+    mov rbp, rsp
+    .cfi_def_cfa_register rbp
+    mov rax, [rdi + 8]                      /* ctx->parent_sp */
+    sub rax, 256
+    and rax, -16
+    mov rsp, rax
+    mov rdi, rdx
+    call rsi
+    mov rsp, rbp
+    .cfi_def_cfa_register rsp
+    pop rbp
+    .cfi_adjust_cfa_offset -8
+    .cfi_restore rbp
+    ret
+    .cfi_endproc
+    .size allocator_fiber_call_unchecked_on_parent_stack, . - allocator_fiber_call_unchecked_on_parent_stack
+
 /* Bottom frame of every fiber: entered by the first switch's ret, calls entry(ctx, arg), then exits the fiber.
  * Its CFI describes the driver's frame instead of a caller: the CFA is the driver's stack pointer before it called
  * allocator_fiber_switch, found through ctx->parent_sp (rbx = ctx, callee-saved, so unwinders recover it from the

@@ -225,6 +225,61 @@ allocator_fiber_call_on_parent_stack:
     ret
     .seh_endproc
 
+/* intptr_t allocator_fiber_call_unchecked_on_parent_stack(ctx [rcx], function [rdx], call [r8])
+ * The same move as allocator_fiber_call_on_parent_stack (TEB stack fields included), calling function(call): the
+ * unchecked host call. rdx and r8 survive the TEB swap, which uses rax and rbx only. */
+    .p2align 4
+    .globl allocator_fiber_call_unchecked_on_parent_stack
+    .def allocator_fiber_call_unchecked_on_parent_stack; .scl 2; .type 32; .endef
+allocator_fiber_call_unchecked_on_parent_stack:
+    .seh_proc allocator_fiber_call_unchecked_on_parent_stack
+    push rbp
+    .seh_pushreg rbp
+    push rbx
+    .seh_pushreg rbx
+    sub rsp, 40                             /* [rsp, rsp+32): the fiber's TEB stack fields */
+    .seh_stackalloc 40
+    mov rbp, rsp
+    .seh_setframe rbp, 0
+    .seh_endprologue
+    mov rax, qword ptr gs:[0x08]
+    mov [rbp], rax
+    mov rax, qword ptr gs:[0x10]
+    mov [rbp + 8], rax
+    mov rax, qword ptr gs:[0x1478]
+    mov [rbp + 16], rax
+    mov eax, dword ptr gs:[0x1748]
+    mov [rbp + 24], eax
+    mov rbx, [rcx + 8]                      /* ctx->parent_sp: the driver's switch frame */
+    mov rax, [rbx + 168]
+    mov qword ptr gs:[0x08], rax
+    mov rax, [rbx + 176]
+    mov qword ptr gs:[0x10], rax
+    mov rax, [rbx + 184]
+    mov qword ptr gs:[0x1478], rax
+    mov eax, [rbx + 192]
+    mov dword ptr gs:[0x1748], eax
+    lea rax, [rbx - 256]
+    and rax, -16
+    mov rsp, rax
+    sub rsp, 32                             /* home area; stays 16-byte aligned */
+    mov rcx, r8
+    call rdx
+    mov rsp, rbp
+    mov rcx, [rbp]
+    mov qword ptr gs:[0x08], rcx
+    mov rcx, [rbp + 8]
+    mov qword ptr gs:[0x10], rcx
+    mov rcx, [rbp + 16]
+    mov qword ptr gs:[0x1478], rcx
+    mov ecx, [rbp + 24]
+    mov dword ptr gs:[0x1748], ecx
+    add rsp, 40
+    pop rbx
+    pop rbp
+    ret
+    .seh_endproc
+
 /* Bottom frame of every fiber: calls entry(ctx, arg) with the 32-byte home area Win64 requires, then exits the
  * fiber. Its unwind info says "32 bytes allocated", so a walk from guest frames finds return address 0 above it
  * and stops on the fiber stack (Windows unwind codes cannot express a jump to the driver's stack). */

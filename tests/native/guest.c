@@ -310,8 +310,9 @@ GUEST_API int32_t guest_context_layout(int32_t* offsets, int32_t count)
         (int32_t)offsetof(allocator_fiber_ctx, host_function), (int32_t)offsetof(allocator_fiber_ctx, host_arg_count),
         (int32_t)offsetof(allocator_fiber_ctx, trap_code), (int32_t)offsetof(allocator_fiber_ctx, cancelled),
         (int32_t)offsetof(allocator_fiber_ctx, sync_host), (int32_t)offsetof(allocator_fiber_ctx, sync_state),
-        (int32_t)offsetof(allocator_fiber_ctx, cancel_requested), (int32_t)offsetof(allocator_fiber_ctx, reserved),
+        (int32_t)offsetof(allocator_fiber_ctx, cancel_requested), (int32_t)offsetof(allocator_fiber_ctx, unchecked_count),
         (int32_t)offsetof(allocator_fiber_ctx, epoch), (int32_t)offsetof(allocator_fiber_ctx, deadline),
+        (int32_t)offsetof(allocator_fiber_ctx, unchecked),
     };
     int32_t n = (int32_t)(sizeof actual / sizeof actual[0]);
     for (int32_t i = 0; i < n && i < count; i++) {

@@ -153,6 +153,84 @@ static intptr_t exported_sync_entry(allocator_fiber_ctx* ctx, intptr_t count)
     return sum;
 }
 
+/* Unchecked host functions: what they were called with, and on which stack. */
+static long unchecked_calls;
+static int32_t unchecked_last_function = -1, unchecked_last_count = -1;
+static const intptr_t* unchecked_last_args;
+static int unchecked_on_fiber_stack;
+
+static int on_fiber_stack(const void* address)
+{
+    return (const char*)address >= stack && (const char*)address < stack + STACK_SIZE;
+}
+
+/* Function 2: answers args[0] * 10 + args[1] + the function index; records its call. */
+static intptr_t unchecked_host(const allocator_fiber_unchecked_call* call)
+{
+    volatile char probe = 0; /* its address is on the stack this function runs on */
+    unchecked_calls++;
+    unchecked_last_function = call->function;
+    unchecked_last_count = call->arg_count;
+    unchecked_last_args = call->args;
+    unchecked_on_fiber_stack |= on_fiber_stack((const void*)&probe);
+    return call->args[0] * 10 + call->args[1] + call->function;
+}
+
+/* Function 1 of the table: a second unchecked function, so the index picks the entry. */
+static intptr_t unchecked_negate(const allocator_fiber_unchecked_call* call)
+{
+    unchecked_calls++;
+    return -call->args[0];
+}
+
+/* Entry 0 empty (driver), 1 and 2 unchecked; 3 is the synchronous host's, beyond the table goes to the driver. */
+static const allocator_fiber_unchecked_host unchecked_table[3] = { NULL, unchecked_negate, unchecked_host };
+
+static const intptr_t* mixed_guest_args;
+
+/* One call of each kind through the exported host call: unchecked 2 and 1, synchronous 3, driver 0 and 9. Returns
+ * a checksum of the answers, or a negative step number. */
+static intptr_t mixed_entry(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    intptr_t args[2] = { arg, 4 };
+    intptr_t unchecked = 0, negated = 0, product = 0, driver0 = 0, driver9 = 0;
+    mixed_guest_args = args;
+    if (allocator_fiber_host_call(ctx, 2, args, 2, &unchecked) != ALLOCATOR_FIBER_HOST_OK) {
+        return -1;
+    }
+    if (allocator_fiber_host_call(ctx, 1, args, 1, &negated) != ALLOCATOR_FIBER_HOST_OK) {
+        return -2;
+    }
+    if (allocator_fiber_host_call(ctx, 3, args, 2, &product) != ALLOCATOR_FIBER_HOST_OK) {
+        return -3;
+    }
+    if (allocator_fiber_host_call(ctx, 0, args, 2, &driver0) != ALLOCATOR_FIBER_HOST_OK
+        || allocator_fiber_host_call(ctx, 9, args, 2, &driver9) != ALLOCATOR_FIBER_HOST_OK) {
+        return -4;
+    }
+    /* The inline host call hands an unchecked function to the exported one, which serves it in place. */
+    intptr_t inline_unchecked = 0;
+    if (allocator_fiber_host_call_inline(ctx, 2, args, 2, &inline_unchecked) != ALLOCATOR_FIBER_HOST_OK) {
+        return -5;
+    }
+    return unchecked * 1000000 + negated * 10000 + product * 100 + driver0 + driver9 + inline_unchecked * 100000000;
+}
+
+/* count calls of unchecked function 2 through the exported host call; the sum of answers, or -1000 - i. */
+static intptr_t exported_unchecked_entry(allocator_fiber_ctx* ctx, intptr_t count)
+{
+    intptr_t sum = 0;
+    for (intptr_t i = 0; i < count; i++) {
+        intptr_t args[2] = { i, 1 };
+        intptr_t result = -1;
+        if (allocator_fiber_host_call(ctx, 2, args, 2, &result) != ALLOCATOR_FIBER_HOST_OK) {
+            return -1000 - i;
+        }
+        sum += result;
+    }
+    return sum;
+}
+
 /* Two host calls; the driver sets a deadline between them. */
 static intptr_t deadline_entry(allocator_fiber_ctx* ctx, intptr_t arg)
 {
@@ -344,6 +422,75 @@ int main(void)
         check(state == ALLOCATOR_FIBER_COMPLETED && sync_calls == timed_calls,
               "two million synchronous host calls through the exported host call");
         printf("synchronous host call, native part (C host): %.1f ns per call\n", seconds * 1e9 / (double)timed_calls);
+    }
+
+    /* Unchecked host functions: the native function pointer is called directly by the exported host call. */
+    unchecked_calls = 0;
+    ctx = allocator_fiber_init(stack, STACK_SIZE, mixed_entry, 7);
+    allocator_fiber_set_sync_host(ctx, sync_host, NULL);
+    allocator_fiber_set_unchecked_hosts(ctx, unchecked_table, 3);
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    check(state == ALLOCATOR_FIBER_HOST_CALL && ctx->host_function == 0 && unchecked_calls == 2
+          && unchecked_last_function == 2 && unchecked_last_count == 2 && unchecked_last_args == mixed_guest_args,
+          "unchecked functions 2 and 1 are called in place with the guest's index, count and argument pointer; "
+          "an empty entry reaches the driver");
+    check(!unchecked_on_fiber_stack, "an unchecked function runs on the driver's stack, not the fiber's");
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 5);
+    check(state == ALLOCATOR_FIBER_HOST_CALL && ctx->host_function == 9, "an index beyond the table reaches the driver");
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 6);
+    /* unchecked 7*10+4+2 = 76, negated -7, product 28, driver 5 + 6, inline unchecked 76 */
+    check(state == ALLOCATOR_FIBER_COMPLETED && unchecked_calls == 3
+          && ctx->value == 76 * 1000000 - 7 * 10000 + 28 * 100 + 11 + 76 * (intptr_t)100000000,
+          "the unchecked answers reach the guest; a synchronous function in the same fiber is still served by its host");
+
+    unchecked_calls = 0;
+    ctx = allocator_fiber_init(stack, STACK_SIZE, exported_unchecked_entry, 2);
+    allocator_fiber_set_unchecked_hosts(ctx, unchecked_table, 3);
+    ctx->cancel_requested = 1;
+    state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+    check(state == ALLOCATOR_FIBER_CANCELLED && ctx->value == -1000 && unchecked_calls == 0,
+          "unchecked function, cancel requested: it is not called, the call answers CANCELLED");
+
+    {
+        volatile uint64_t unchecked_epoch = 0;
+        unchecked_calls = 0;
+        ctx = allocator_fiber_init(stack, STACK_SIZE, exported_unchecked_entry, 2);
+        allocator_fiber_set_unchecked_hosts(ctx, unchecked_table, 3);
+        ctx->epoch = &unchecked_epoch;
+        ctx->deadline = 0;
+        state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+        int yielded_first = state == ALLOCATOR_FIBER_YIELDED && unchecked_calls == 0;
+        state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_CANCEL, 0);
+        check(yielded_first && state == ALLOCATOR_FIBER_CANCELLED && unchecked_calls == 0,
+              "unchecked function, deadline passed: the call yields first; interrupted there, it is never called");
+
+        ctx = allocator_fiber_init(stack, STACK_SIZE, exported_unchecked_entry, 2);
+        allocator_fiber_set_unchecked_hosts(ctx, unchecked_table, 3);
+        ctx->epoch = &unchecked_epoch;
+        ctx->deadline = 0;
+        state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+        yielded_first = state == ALLOCATOR_FIBER_YIELDED && unchecked_calls == 0;
+        ctx->deadline = UINT64_MAX;
+        state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+        check(yielded_first && state == ALLOCATOR_FIBER_COMPLETED && ctx->value == 3 + 13 && unchecked_calls == 2,
+              "unchecked function, deadline passed then extended: the call yields first, then it is served");
+    }
+
+    allocator_fiber_set_unchecked_hosts(ctx, NULL, 3);
+    check(ctx->unchecked == NULL && ctx->unchecked_count == 0, "a NULL unchecked table turns the unchecked path off");
+
+    /* The native part of an unchecked host call (a C function), printed, not checked. */
+    {
+        const intptr_t timed_calls = 2000000;
+        unchecked_calls = 0;
+        ctx = allocator_fiber_init(stack, STACK_SIZE, exported_unchecked_entry, timed_calls);
+        allocator_fiber_set_unchecked_hosts(ctx, unchecked_table, 3);
+        clock_t start = clock();
+        state = allocator_fiber_resume(ctx, ALLOCATOR_FIBER_RESUME_RESULT, 0);
+        double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+        check(state == ALLOCATOR_FIBER_COMPLETED && unchecked_calls == timed_calls,
+              "two million unchecked host calls through the exported host call");
+        printf("unchecked host call, native part (C function): %.1f ns per call\n", seconds * 1e9 / (double)timed_calls);
     }
 
     volatile uint64_t epoch = 10;

@@ -131,6 +131,14 @@ internal sealed class FiberDriver : IStackHolder
         {
             _syncBinding = SyncHostCallback.Install(context, this);
         }
+        (nint uncheckedTable, int uncheckedCount) = HostFunctions.UncheckedTable;
+        if (uncheckedCount != 0)
+        {
+            // The native host call calls these pointers itself; the table is pinned and held by HostFunctions, which
+            // this driver holds while the fiber can run. Plain stores, as for the synchronous host above.
+            context->Unchecked = uncheckedTable;
+            context->UncheckedCount = uncheckedCount;
+        }
         _state = FiberState.Created;
         Release();
     }

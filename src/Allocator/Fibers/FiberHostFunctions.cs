@@ -1,3 +1,7 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace Allocator.Fibers;
 
 /// <summary>The host functions guests may call, by index; fixed at construction so fibers can share one table.</summary>
@@ -5,6 +9,7 @@ public sealed class FiberHostFunctions
 {
     private readonly FiberHostFunction[] _functions;
     private readonly FiberSyncHostFunction?[] _synchronous;
+    private readonly nint[]? _unchecked; // pinned: the native host call reads it (fiber.h, ctx->unchecked)
 
     /// <summary>Creates the table; function i answers <c>allocator_fiber_host_call(ctx, i, ...)</c>.</summary>
     /// <exception cref="ArgumentNullException">An entry is null.</exception>
@@ -21,10 +26,11 @@ public sealed class FiberHostFunctions
         }
     }
 
-    private FiberHostFunctions(FiberHostFunction[] functions, FiberSyncHostFunction?[] synchronous)
+    private FiberHostFunctions(FiberHostFunction[] functions, FiberSyncHostFunction?[] synchronous, nint[]? uncheckedTable)
     {
         _functions = functions;
         _synchronous = synchronous;
+        _unchecked = uncheckedTable;
         HasSynchronous = Array.Exists(synchronous, f => f is not null);
     }
 
@@ -35,9 +41,20 @@ public sealed class FiberHostFunctions
     {
         var functions = new FiberHostFunction[entries.Length];
         var synchronous = new FiberSyncHostFunction?[entries.Length];
+        nint[]? uncheckedTable = null;
         for (int i = 0; i < entries.Length; i++)
         {
-            if (entries[i].Synchronous is { } sync)
+            if (entries[i].UncheckedFunction is not 0 and nint pointer)
+            {
+                // On the thread's stack, native code reads this array on every host call (no managed dispatch), so
+                // it lives on the pinned heap: it never moves, and lives as long as the table (which every fiber's
+                // driver holds while the fiber can run).
+                uncheckedTable ??= GC.AllocateArray<nint>(entries.Length, pinned: true);
+                uncheckedTable[i] = pointer;
+                // The driver path serves it too, where the native library has no synchronous path.
+                functions[i] = call => ValueTask.FromResult(CallUnchecked(pointer, call));
+            }
+            else if (entries[i].Synchronous is { } sync)
             {
                 synchronous[i] = sync;
                 // The driver path serves it too, where the native library has no synchronous path.
@@ -46,10 +63,10 @@ public sealed class FiberHostFunctions
             else
             {
                 functions[i] = entries[i].Asynchronous
-                    ?? throw new ArgumentException($"Host entry {i} is empty; use FiberHostEntry.Sync or FiberHostEntry.Async.", nameof(entries));
+                    ?? throw new ArgumentException($"Host entry {i} is empty; use FiberHostEntry.Sync, FiberHostEntry.Async or FiberHostEntry.Unchecked.", nameof(entries));
             }
         }
-        return new FiberHostFunctions(functions, synchronous);
+        return new FiberHostFunctions(functions, synchronous, uncheckedTable);
     }
 
     /// <summary>A table with no functions, for guests that never call the host.</summary>
@@ -67,6 +84,25 @@ public sealed class FiberHostFunctions
     /// <summary>Entry i is function i if it is synchronous, else null; for the synchronous fast path, which must not
     /// change it.</summary>
     internal FiberSyncHostFunction?[] SynchronousTable => _synchronous;
+
+    /// <summary>The native table of unchecked functions (entry i is function i's pointer, or 0) and its length; a null
+    /// pointer when the table has none. Pinned for the table's lifetime.</summary>
+    internal unsafe (nint Table, int Count) UncheckedTable =>
+        _unchecked is null ? (0, 0) : ((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_unchecked)), _unchecked.Length);
+
+    /// <summary>Calls an unchecked function from the driver, for a host call that reached it (the native host call
+    /// serves them itself on every platform that has the synchronous path).</summary>
+    private static unsafe long CallUnchecked(nint function, FiberHostCall call)
+    {
+        Debug.Assert(call.ArgumentCount <= FiberHostCall.MaxArguments);
+        long* arguments = stackalloc long[FiberHostCall.MaxArguments];
+        for (int i = 0; i < call.ArgumentCount; i++)
+        {
+            arguments[i] = call[i];
+        }
+        var uncheckedCall = new FiberUncheckedCall(arguments, call.Function, call.ArgumentCount);
+        return ((delegate* unmanaged<FiberUncheckedCall*, long>)function)(&uncheckedCall);
+    }
 
     internal bool TryGetSynchronous(int index, out FiberSyncHostFunction function)
     {

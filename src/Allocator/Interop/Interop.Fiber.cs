@@ -14,7 +14,7 @@ internal static partial class Interop
     internal static unsafe partial class AllocatorNative
     {
         /// <summary>The ABI this assembly was written against; the loaded library must report the same.</summary>
-        public const int AbiVersion = 3;
+        public const int AbiVersion = 4;
 
         /// <summary>Smallest stack <see cref="Init"/> accepts (room for signal frames plus some guest frames).</summary>
         public const int MinimumStackSize = 16 * 1024;

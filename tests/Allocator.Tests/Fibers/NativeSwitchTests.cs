@@ -50,8 +50,8 @@ public sealed class NativeSwitchTests
             nameof(NativeFiberContext.HostFunction), nameof(NativeFiberContext.HostArgumentCount),
             nameof(NativeFiberContext.TrapCode), nameof(NativeFiberContext.Cancelled),
             nameof(NativeFiberContext.SyncHost), nameof(NativeFiberContext.SyncState),
-            nameof(NativeFiberContext.CancelRequested), nameof(NativeFiberContext.Reserved),
-            nameof(NativeFiberContext.Epoch), nameof(NativeFiberContext.Deadline),
+            nameof(NativeFiberContext.CancelRequested), nameof(NativeFiberContext.UncheckedCount),
+            nameof(NativeFiberContext.Epoch), nameof(NativeFiberContext.Deadline), nameof(NativeFiberContext.Unchecked),
         ];
         int* offsets = stackalloc int[fields.Length];
 

@@ -80,7 +80,7 @@ public sealed class FiberApiSurfaceTests
     {
         var ex = Assert.Throws<ArgumentException>(() => FiberHostFunctions.From(FiberHostEntry.Sync(_ => 1), default));
         Assert.Equal("entries", ex.ParamName);
-        Assert.StartsWith("Host entry 1 is empty; use FiberHostEntry.Sync or FiberHostEntry.Async.", ex.Message);
+        Assert.StartsWith("Host entry 1 is empty; use FiberHostEntry.Sync, FiberHostEntry.Async or FiberHostEntry.Unchecked.", ex.Message);
     }
 
     [Fact]

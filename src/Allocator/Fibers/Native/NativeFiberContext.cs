@@ -29,12 +29,17 @@ internal struct NativeFiberContext
     /// <summary><c>cancel_requested</c>: set by the driver from any thread; no host call starts once it is set.</summary>
     public int CancelRequested;
 
-    /// <summary><c>reserved</c>: padding.</summary>
-    public int Reserved;
+    /// <summary><c>unchecked_count</c>: entries in <see cref="Unchecked"/>; 0 when the table has no unchecked
+    /// function.</summary>
+    public int UncheckedCount;
 
     /// <summary><c>epoch</c>: address of the epoch counter the deadline is measured on.</summary>
     public nint Epoch;
 
     /// <summary><c>deadline</c>: the poll says yield once the epoch reaches it; written by the owning driver only.</summary>
     public ulong Deadline;
+
+    /// <summary><c>unchecked</c>: entry i is the native function pointer serving host function i, or null; read by the
+    /// native host call, so it must stay valid and unchanged while the fiber can run.</summary>
+    public nint Unchecked;
 }

@@ -42,14 +42,17 @@ internal static unsafe class VirtualMemory
 
     internal static void Protect(nint address, nuint size, MemoryProtection protection)
     {
-        string call = $"mprotect({protection})";
+        // The call's name is built only for the error: a slot changes protection on many checkouts, and the string
+        // was the only thing a successful call allocated.
+        string? call = null;
         int injected = VirtualMemoryFaults.Check(VirtualMemoryOperation.Protect, size);
         bool ok = injected == 0 && (OperatingSystem.IsWindows() ? Interop.Kernel32.Protect(address, size, protection, out call)
             : OperatingSystem.IsLinux() ? Interop.Sys.Protect(address, size, protection)
             : throw Unsupported());
         if (!ok)
         {
-            throw new VirtualMemoryException(call, injected != 0 ? injected : LastError(), size);
+            int error = injected != 0 ? injected : LastError();
+            throw new VirtualMemoryException(call ?? $"mprotect({protection})", error, size);
         }
     }
 

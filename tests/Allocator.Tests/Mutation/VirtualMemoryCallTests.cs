@@ -62,6 +62,21 @@ public sealed unsafe class VirtualMemoryCallTests : IDisposable
     }
 
     [LinuxFact]
+    public void A_successful_protect_allocates_nothing()
+    {
+        // A slot changes protection on checkouts that change its accessible size; the error's text is built only
+        // when the call fails.
+        using MemoryReservation reservation = VirtualMemory.Reserve(2 * Page);
+        VirtualMemory.Protect(reservation.BaseAddress, Page, MemoryProtection.ReadWrite);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++)
+        {
+            VirtualMemory.Protect(reservation.BaseAddress, Page, (i & 1) == 0 ? MemoryProtection.ReadOnly : MemoryProtection.ReadWrite);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [LinuxFact]
     public void Discard_failures_name_madvise()
     {
         using MemoryReservation reservation = VirtualMemory.Reserve(2 * Page);

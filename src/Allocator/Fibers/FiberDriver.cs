@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 using Allocator.Stores;
 
 namespace Allocator.Fibers;
@@ -19,7 +20,7 @@ namespace Allocator.Fibers;
 /// any host function, so once Cancel has returned, none starts for this fiber.</para>
 /// <para>Invariant: Finished ⇒ the context is closed and the lease has been returned or revoked.</para>
 /// </remarks>
-internal sealed class FiberDriver : IStackHolder
+internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
 {
     private const int Idle = 0;
     private const int Busy = 1;
@@ -27,6 +28,12 @@ internal sealed class FiberDriver : IStackHolder
     private const int AwaitingHost = 3;
 
     private static Action<FiberDriver>? s_beforeCancelSignal;
+
+    // A run waiting for a pending host call: who ends the wait first, the host task or a cancel.
+    private const int NotWaiting = 0;
+    private const int Waiting = 1;
+    private const int HostWon = 2;
+    private const int CancelWon = 3;
 
     private StackLease? _lease;
     private nint _context;
@@ -37,7 +44,13 @@ internal sealed class FiberDriver : IStackHolder
     private int _driven;
     private int _cancelRequested;
     private bool _revoked;
-    private TaskCompletionSource? _cancelSignal;
+    // The wait for a pending host call allocates nothing: the driver itself is the value task source its run awaits
+    // (completed once per wait, by the winner of _hostWaitState), and the host task's continuation is one cached
+    // delegate. Wasmtime polls a pending host future the same way, without a new allocation per call.
+    private ManualResetValueTaskSourceCore<bool> _hostWait;
+    private ValueTask<long> _pendingHost;
+    private int _hostWaitState;
+    private readonly Action _onHostEnded;
     private CancellationTokenSource? _hostCancellation;
     private volatile FiberState _state;
     private FiberEpoch? _epoch;
@@ -49,6 +62,7 @@ internal sealed class FiberDriver : IStackHolder
     {
         Name = name;
         HostFunctions = hostFunctions;
+        _onHostEnded = OnHostEnded;
     }
 
     private enum StepOutcome { Completed, HostCall, Yield }
@@ -95,9 +109,10 @@ internal sealed class FiberDriver : IStackHolder
         }
     }
 
-    /// <summary>Test seam: runs when a driver about to wait for a pending host task looks for its cancel signal, before
-    /// the signal exists: the window in which a cancel or revoke from another thread finds no signal to set, so the
-    /// driver must notice it itself. Null in production (one static read per pending host call).</summary>
+    /// <summary>Test seam: runs when a driver has published its wait for a pending host task, before it looks for a
+    /// cancel itself: a cancel or revoke from another thread landing there must still end the wait, either because it
+    /// finds the wait published or because the driver finds the cancel. Null in production (one static read per
+    /// pending host call).</summary>
     internal static Action<FiberDriver>? BeforeCancelSignalForTest
     {
         set => s_beforeCancelSignal = value;
@@ -226,7 +241,7 @@ internal sealed class FiberDriver : IStackHolder
             _revoked = true;
             _lease = null;
             _state = FiberState.Cancelled;
-            Volatile.Read(ref _cancelSignal)?.TrySetResult(); // a resurrected run waiting on its host call wakes up
+            TryWakeForCancel(); // a resurrected run waiting on its host call wakes up
         }
         return true;
     }
@@ -268,7 +283,7 @@ internal sealed class FiberDriver : IStackHolder
                     default:
                         ValueTask<long> pending = StartHost(call, cancellationToken);
                         resumeValue = pending.IsCompleted ? HostResult(pending, cancellationToken)
-                            : await AwaitHostAsync(pending.AsTask(), cancellationToken).ConfigureAwait(false);
+                            : AfterHostWait(await WaitForHostOrCancel(pending).ConfigureAwait(false), cancellationToken);
                         break;
                 }
             }
@@ -314,47 +329,129 @@ internal sealed class FiberDriver : IStackHolder
         }
     }
 
-    /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: then the run gives
-    /// up, and the host task keeps the fiber (its stack and the Store's slots) until it ends, when the guest is
-    /// unwound and everything goes back (<see cref="EndAfterHost"/>).</summary>
-    private async Task<nint> AwaitHostAsync(Task<long> host, CancellationToken cancellationToken)
+    /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: true when the host
+    /// task ended first, false when a cancel (or the Store's finalizer) did. Ownership goes to AwaitingHost for the
+    /// wait, so nothing else resumes the fiber while the host task may still write to guest memory.</summary>
+    private ValueTask<bool> WaitForHostOrCancel(ValueTask<long> pending)
     {
-        Debug.Assert(Volatile.Read(ref _ownership) == Busy);
+        Debug.Assert(Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref _hostWaitState) == NotWaiting);
+        Debug.Assert(_hostWait.GetStatus(_hostWait.Version) == ValueTaskSourceStatus.Pending, "The last wait was consumed (GetResult resets it).");
         _state = FiberState.Suspended;
+        _pendingHost = pending;
+        Interlocked.Exchange(ref _hostWaitState, Waiting); // a full fence: RequestCancel sets its flag, then looks here
         Volatile.Write(ref _busyThread, 0);
         Volatile.Write(ref _ownership, AwaitingHost);
-        if (!CancelRequested)
+        // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it ends the wait, or,
+        // when a cancel ended it first, the fiber (EndAfterHost).
+        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onHostEnded);
+        s_beforeCancelSignal?.Invoke(this);
+        if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
         {
-            await Task.WhenAny(host, CancelSignal()).ConfigureAwait(false);
+            TryWakeForCancel();
         }
-        if (Volatile.Read(ref _ownership) == Finished)
+        return new ValueTask<bool>(this, _hostWait.Version);
+    }
+
+    /// <summary>The run's side after the wait: the host call's result when the host task won; otherwise the run gives
+    /// up, and the host task keeps the fiber (its stack and the Store's slots) until it ends, when the guest is unwound
+    /// and everything goes back (<see cref="EndAfterHost"/>).</summary>
+    private nint AfterHostWait(bool hostWon, CancellationToken cancellationToken)
+    {
+        if (!hostWon)
         {
+            // No state write here: the host task may already have ended the fiber (EndAfterHost) on another thread,
+            // and the state reads Cancelling from the cancel until that end anyway.
+            throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer, or cancelled
+        }
+        ValueTask<long> completed = TakePendingHost();
+        Volatile.Write(ref _hostWaitState, NotWaiting);
+        if (Volatile.Read(ref _ownership) == Finished || !TakeBackFromHost())
+        {
+            _ = TryObserve(completed);
             throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer
         }
-        if (!host.IsCompleted)
+        return HostResult(completed, cancellationToken);
+    }
+
+    /// <summary>The host call's value task, forgotten here once it has ended: a pooled value task source goes on to
+    /// serve others, and a reference kept here would keep whatever it serves next alive as long as this fiber.</summary>
+    private ValueTask<long> TakePendingHost()
+    {
+        ValueTask<long> pending = _pendingHost;
+        _pendingHost = default;
+        return pending;
+    }
+
+    /// <summary>The host task's continuation: ends the run's wait, or, when a cancel ended it first, the fiber.</summary>
+    private void OnHostEnded()
+    {
+        int seen = Interlocked.CompareExchange(ref _hostWaitState, HostWon, Waiting);
+        if (seen == Waiting)
         {
-            _state = FiberState.Cancelling;
-            _ = host.ContinueWith(static (task, state) => ((FiberDriver)state!).EndAfterHost(task), this,
-                CancellationToken.None, TaskContinuationOptions.DenyChildAttach, TaskScheduler.Default);
-            throw Cancelled(cancellationToken);
+            _hostWait.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
+            _hostWait.SetResult(true);
+            return;
         }
-        if (!TakeBackFromHost())
+        Debug.Assert(seen == CancelWon, "A wait ends once: by the host task's end or by a cancel.");
+        if (seen == CancelWon)
         {
-            throw EndedWhileSuspended(cancellationToken);
+            Volatile.Write(ref _hostWaitState, NotWaiting);
+            EndAfterHost();
         }
-        return HostResult(new ValueTask<long>(host), cancellationToken);
+    }
+
+    /// <summary>Ends a run's wait for its host task because of a cancel; false when the host task ended it first.</summary>
+    private bool TryWakeForCancel()
+    {
+        if (Interlocked.CompareExchange(ref _hostWaitState, CancelWon, Waiting) != Waiting)
+        {
+            return false;
+        }
+        // Cancel must not run the run's continuation (or user code after it) inline.
+        _hostWait.RunContinuationsAsynchronously = true;
+        _hostWait.SetResult(false);
+        return true;
     }
 
     /// <summary>The host task a cancelled run gave up on has ended: now nothing can write to the guest's memory on
     /// its behalf, so the guest is told its call was cancelled, unwinds, and the stack goes back (a deferred return).</summary>
-    private void EndAfterHost(Task<long> host)
+    private void EndAfterHost()
     {
-        _ = host.Exception; // observed: nobody awaits a task the run gave up on
+        _ = TryObserve(TakePendingHost()); // observed: nobody awaits a task the run gave up on
         if (TakeBackFromHost())
         {
             UnwindOwned(FiberState.Cancelled, deferred: true);
         }
     }
+
+    /// <summary>Reads a completed host call's outcome once (as a value task source requires), ignoring a failure.</summary>
+    private static bool TryObserve(ValueTask<long> completed)
+    {
+        try
+        {
+            _ = completed.Result;
+            return true;
+        }
+        catch (Exception)
+        {
+            return false;
+        }
+    }
+
+    bool IValueTaskSource<bool>.GetResult(short token)
+    {
+        bool hostWon = _hostWait.GetResult(token);
+        // Reset at once, not at the next wait: the reset drops the awaiting continuation, whose state is the run's
+        // pooled state machine box. Once the run ends, that box drives some other fiber's run; a reference kept here
+        // kept that fiber (and its Store) alive as long as this one, so an abandoned Store was never finalized.
+        _hostWait.Reset();
+        return hostWon;
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _hostWait.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _hostWait.OnCompleted(continuation, state, token, flags);
 
     /// <summary>The host task has ended: AwaitingHost to Busy. False only for a fiber revoked by its Store's
     /// finalizer, which a task can outlive only through resurrection; its context is gone and must not be touched.</summary>
@@ -552,7 +649,7 @@ internal sealed class FiberDriver : IStackHolder
         {
             Interlocked.Decrement(ref _contextWriters);
         }
-        Volatile.Read(ref _cancelSignal)?.TrySetResult();
+        TryWakeForCancel();
         if (Volatile.Read(ref _hostCancellation) is { } source)
         {
             CancelHostToken(source);
@@ -563,22 +660,6 @@ internal sealed class FiberDriver : IStackHolder
     {
         // Callbacks run on the thread pool: Cancel must neither run user code inline nor fail because of it.
         _ = source.CancelAsync();
-    }
-
-    private Task CancelSignal()
-    {
-        s_beforeCancelSignal?.Invoke(this);
-        TaskCompletionSource? signal = Volatile.Read(ref _cancelSignal);
-        if (signal is null)
-        {
-            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            signal = Interlocked.CompareExchange(ref _cancelSignal, created, null) ?? created;
-        }
-        if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
-        {
-            signal.TrySetResult();
-        }
-        return signal.Task;
     }
 
     /// <summary>With ownership held: a host function or the deadline policy threw <paramref name="ex"/>. Unwinds the

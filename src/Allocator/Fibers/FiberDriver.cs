@@ -50,7 +50,11 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     private ManualResetValueTaskSourceCore<bool> _hostWait;
     private ValueTask<long> _pendingHost;
     private int _hostWaitState;
-    private readonly Action _onHostEnded;
+    private Action? _onHostEnded;
+    // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
+    // left a pending task in _pendingHost for the driver to wait for.
+    private HostCallback _callback;
+    private bool _hostStartedInline;
     private CancellationTokenSource? _hostCancellation;
     private volatile FiberState _state;
     private FiberEpoch? _epoch;
@@ -62,10 +66,11 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     {
         Name = name;
         HostFunctions = hostFunctions;
-        _onHostEnded = OnHostEnded;
     }
 
-    private enum StepOutcome { Completed, HostCall, Yield }
+    private enum StepOutcome { Completed, HostCall, HostStarted, Yield }
+
+    private enum HostCallback : byte { None, Ready }
 
     public string Name { get; }
 
@@ -142,9 +147,16 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             throw new ArgumentException($"Fiber '{Name}': a stack of {lease.Stack.Size} bytes is smaller than the {Interop.AllocatorNative.MinimumStackSize} bytes a fiber needs.", "store");
         }
         Volatile.Write(ref _context, (nint)context);
+        // allocator_fiber_set_sync_host only stores these two words: written here, they cost no P/Invoke per fiber.
         if (HostFunctions.HasSynchronous)
         {
             _syncBinding = SyncHostCallback.Install(context, this);
+        }
+        else if (HostFunctions.Count > 0)
+        {
+            context->SyncHost = FiberReadyHostCallback.Pointer;
+            context->SyncState = 0;
+            _callback = HostCallback.Ready;
         }
         (nint uncheckedTable, int uncheckedCount) = HostFunctions.UncheckedTable;
         if (uncheckedCount != 0)
@@ -280,6 +292,9 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
                         }
                         resumeValue = 0;
                         break;
+                    case StepOutcome.HostStarted:
+                        resumeValue = AfterHostWait(await WaitForHostOrCancel(_pendingHost).ConfigureAwait(false), cancellationToken);
+                        break;
                     default:
                         ValueTask<long> pending = StartHost(call, cancellationToken);
                         resumeValue = pending.IsCompleted ? HostResult(pending, cancellationToken)
@@ -343,7 +358,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         Volatile.Write(ref _ownership, AwaitingHost);
         // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it ends the wait, or,
         // when a cancel ended it first, the fiber (EndAfterHost).
-        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onHostEnded);
+        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onHostEnded ??= OnHostEnded);
         s_beforeCancelSignal?.Invoke(this);
         if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
         {
@@ -495,6 +510,13 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             switch (stopped)
             {
                 case NativeFiberState.HostCall:
+                    if (_hostStartedInline)
+                    {
+                        // The host function has started (ServeInline) and its task may write to guest memory: even
+                        // a cancel now only ends the wait for it, and the task keeps the fiber until it ends.
+                        _hostStartedInline = false;
+                        return StepOutcome.HostStarted;
+                    }
                     if (CancelRequested)
                     {
                         // Cancelled while the guest ran: this host function must not start.
@@ -581,7 +603,55 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             status = NativeFiberResumeStatus.Cancel;
         }
         ApplyDeadline(context);
-        return Interop.AllocatorNative.Resume(context, status, value);
+        switch (_callback)
+        {
+            case HostCallback.Ready:
+            {
+                FiberDriver? previous = FiberReadyHostCallback.Enter(this);
+                try
+                {
+                    return Interop.AllocatorNative.Resume(context, status, value);
+                }
+                finally
+                {
+                    FiberReadyHostCallback.Exit(previous);
+                }
+            }
+            default:
+                // No callback in the context: nothing can call back into this driver during the resume.
+                return Interop.AllocatorNative.Resume(context, status, value);
+        }
+    }
+
+    /// <summary>Inside this driver's resume, on the thread's stack (<see cref="FiberReadyHostCallback"/>): runs
+    /// asynchronous host function <paramref name="function"/>. Completed: the guest gets its answer without a trip
+    /// through the driver. Still pending: the task is left for the driver to wait for, exactly as if the driver had
+    /// started it, and this fiber's later calls go straight to the driver, where a pending call costs least (a fiber
+    /// whose calls go pending keeps doing so, as a rule). A throw is captured by the callback, like a synchronous
+    /// function's.</summary>
+    internal unsafe int ServeInline(int function, in FiberHostArguments arguments, int count, out nint result)
+    {
+        result = 0;
+        if (!HostFunctions.TryGet(function, out FiberHostFunction host))
+        {
+            return FiberReadyHostCallback.NotHandled; // the driver reports the bad index
+        }
+        Debug.Assert(Volatile.Read(ref _ownership) == Busy && !_hostStartedInline);
+        // What a host function sees is the same as on the driver's path: the guest waits in its call.
+        _state = FiberState.Suspended;
+        ValueTask<long> answer = host(new FiberHostCall(Handle, function, arguments, count));
+        if (!answer.IsCompleted)
+        {
+            _pendingHost = answer;
+            _hostStartedInline = true;
+            _callback = HostCallback.None; // this resume still exits the callback's scope (decided on entry)
+            Context->SyncHost = 0;         // read by the guest's next host call only: this one goes on to the driver
+            return FiberReadyHostCallback.NotHandled;
+        }
+        result = (nint)answer.Result; // a failure throws to the callback, which reports it as a synchronous one's
+        _state = FiberState.Running;
+        // A host function that cancelled its own fiber: the guest sees the cancel at this call, as through the driver.
+        return CancelRequested ? FiberReadyHostCallback.Failed : FiberReadyHostCallback.Handled;
     }
 
     private unsafe void ApplyDeadline(NativeFiberContext* context)

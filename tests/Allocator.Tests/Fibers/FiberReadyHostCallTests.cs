@@ -1,0 +1,102 @@
+using Allocator.Fibers;
+using Allocator.Tests.Cancellation;
+using Allocator.Tests.Mutation;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Fibers;
+
+/// <summary>Asynchronous host functions are started inside the resume (FiberReadyHostCallback): a completed task answers
+/// the guest there, a pending one goes to the driver, which waits for it exactly as if it had started it. What a host
+/// function and the guest can observe must not depend on which way a call went.</summary>
+public sealed class FiberReadyHostCallTests
+{
+    [FiberFact]
+    public async Task Ready_and_pending_answers_in_any_order_each_reach_the_guest()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        int calls = 0;
+        // Ready, ready, pending, ready, pending, ...: the first pending call moves the fiber to the driver's path.
+        Fiber fiber = Fiber.Create(store, "mixed", TestGuest.CallLoop, 12, new FiberHostFunctions(async call =>
+        {
+            int n = ++calls;
+            Assert.Equal(FiberState.Suspended, call.Fiber.State);
+            if (n % 3 == 0)
+            {
+                await Task.Yield();
+            }
+            return n;
+        }));
+
+        Assert.Equal(12 * 13 / 2, await fiber.RunAsync());
+        Assert.Equal(12, calls);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
+    }
+
+    [FiberFact]
+    public async Task A_host_task_started_inline_that_is_pending_after_its_own_cancel_keeps_the_stack_until_it_ends()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new GuestCounters();
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Fiber fiber = Fiber.Create(store, "cancel-then-pending", TestGuest.HonoursCancel, counters.Address, new FiberHostFunctions(call =>
+        {
+            call.Fiber.Cancel(); // from its own host function: returns at once
+            return new ValueTask<long>(gate.Task);
+        }));
+
+        OperationCanceledException cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
+
+        // The task started and may write to guest memory: the stack stays out, the guest waits in its call.
+        Assert.Equal("Fiber 'cancel-then-pending' " + FiberCancelPathTests.CancelledByCall, cancelled.Message);
+        Assert.Equal(FiberState.Cancelling, fiber.State);
+        Assert.Equal(1, allocator.Stacks.InUse);
+        Assert.Equal(0, counters.CancelsSeen);
+
+        gate.SetResult(0);
+        await CancellationAssert.EventuallyAsync(() => fiber.State == FiberState.Cancelled);
+        Assert.Equal((1L, 1L), (counters.HostCalls, counters.CancelsSeen));
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Cancelled);
+    }
+
+    [FiberFact]
+    public void A_host_function_that_runs_another_fiber_leaves_its_own_calls_served_for_its_own_fiber()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var seenByOuter = new List<Fiber>();
+        var seenByInner = new List<Fiber>();
+        FiberHostFunctions inner = new(call =>
+        {
+            seenByInner.Add(call.Fiber);
+            return ValueTask.FromResult(1L);
+        });
+        Fiber? innerFiber = null;
+        Fiber outer = Fiber.Create(store, "outer", TestGuest.CallLoop, 3, new FiberHostFunctions(call =>
+        {
+            seenByOuter.Add(call.Fiber);
+            if (innerFiber is null)
+            {
+                // Runs inside the outer fiber's resume: the inner resume must hand the callback back afterwards.
+                innerFiber = Fiber.Create(store, "inner", TestGuest.CallLoop, 2, inner);
+                Assert.Equal(2, OurRun(innerFiber));
+            }
+            return ValueTask.FromResult(10L);
+        }));
+
+        Assert.Equal(30, OurRun(outer));
+        Assert.All(seenByOuter, f => Assert.Same(outer, f));
+        Assert.Equal(3, seenByOuter.Count);
+        Assert.Equal(new[] { innerFiber!, innerFiber! }, seenByInner);
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    /// <summary>Runs a fiber whose host calls all answer at once: it must end synchronously.</summary>
+    private static long OurRun(Fiber fiber)
+    {
+        ValueTask<long> run = fiber.RunAsync();
+        Assert.True(run.IsCompleted);
+        return run.GetAwaiter().GetResult();
+    }
+}

@@ -68,7 +68,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         HostFunctions = hostFunctions;
     }
 
-    private enum StepOutcome { Completed, HostCall, HostStarted, Yield }
+    private enum StepOutcome { Start, Completed, HostCall, HostStarted, Yield }
 
     private enum HostCallback : byte { None, Ready }
 
@@ -176,7 +176,38 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         {
             throw new InvalidOperationException($"Fiber '{Name}' is already being run; RunAsync drives a fiber once, to its end.");
         }
-        return DriveAsync(cancellationToken);
+        return cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken, StepOutcome.Start, default) : RunUntilWait();
+    }
+
+    /// <summary>A run without a token, on the caller's stack until the guest ends or must wait (a pending host task,
+    /// a yield): only then does the async method take over, so a run whose host calls all answer at once rents no
+    /// state machine and completes synchronously. (A token needs the async method's registration from the start.)</summary>
+    private ValueTask<long> RunUntilWait()
+    {
+        // As an async method's start would, undo what host functions did to the caller's execution context.
+        ExecutionContext? callers = ExecutionContext.Capture();
+        try
+        {
+            if (!TryAcquire())
+            {
+                WaitUntilFinished();
+                return ValueTask.FromException<long>(EndedWhileSuspended(CancellationToken.None));
+            }
+            nint resumeValue = 0;
+            StepOutcome next = RunToWait(ref resumeValue, CancellationToken.None, out ValueTask<long> pending, out long result);
+            return next == StepOutcome.Completed ? new ValueTask<long>(result) : DriveAsync(CancellationToken.None, next, pending);
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException<long>(ex);
+        }
+        finally
+        {
+            if (callers is not null && ExecutionContext.Capture() != callers)
+            {
+                ExecutionContext.Restore(callers);
+            }
+        }
     }
 
     /// <summary>Sets the deadline <paramref name="ticksBeyondCurrent"/> ticks past <paramref name="epoch"/>'s
@@ -258,18 +289,23 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         return true;
     }
 
+    /// <summary>Drives the fiber from <paramref name="next"/>: <see cref="StepOutcome.Start"/> (from the beginning), or,
+    /// ownership held, the wait <see cref="RunUntilWait"/> stopped at (a yield, or <paramref name="pending"/>).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<long> DriveAsync(CancellationToken cancellationToken)
+    private async ValueTask<long> DriveAsync(CancellationToken cancellationToken, StepOutcome next, ValueTask<long> pending)
     {
-        if (cancellationToken.IsCancellationRequested)
+        if (next == StepOutcome.Start)
         {
-            Cancel();
-            throw Cancelled(cancellationToken);
-        }
-        if (!TryAcquire())
-        {
-            WaitUntilFinished();
-            throw EndedWhileSuspended(cancellationToken);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                Cancel();
+                throw Cancelled(cancellationToken);
+            }
+            if (!TryAcquire())
+            {
+                WaitUntilFinished();
+                throw EndedWhileSuspended(cancellationToken);
+            }
         }
         CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
         try
@@ -277,10 +313,8 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             nint resumeValue = 0;
             while (true)
             {
-                switch (Step(resumeValue, cancellationToken, out FiberHostCall call, out long result))
+                switch (next)
                 {
-                    case StepOutcome.Completed:
-                        return result;
                     case StepOutcome.Yield:
                         // Let other work run; meanwhile the fiber is Idle, so Cancel may unwind it.
                         Release();
@@ -292,20 +326,49 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
                         }
                         resumeValue = 0;
                         break;
-                    case StepOutcome.HostStarted:
-                        resumeValue = AfterHostWait(await WaitForHostOrCancel(_pendingHost).ConfigureAwait(false), cancellationToken);
+                    case StepOutcome.HostCall:
+                        resumeValue = AfterHostWait(await WaitForHostOrCancel(pending).ConfigureAwait(false), cancellationToken);
                         break;
-                    default:
-                        ValueTask<long> pending = StartHost(call, cancellationToken);
-                        resumeValue = pending.IsCompleted ? HostResult(pending, cancellationToken)
-                            : AfterHostWait(await WaitForHostOrCancel(pending).ConfigureAwait(false), cancellationToken);
-                        break;
+                }
+                next = RunToWait(ref resumeValue, cancellationToken, out pending, out long result);
+                if (next == StepOutcome.Completed)
+                {
+                    return result;
                 }
             }
         }
         finally
         {
             registration.Dispose();
+        }
+    }
+
+    /// <summary>With ownership held: resumes the guest and serves its host calls that answer at once, until it
+    /// completes (<paramref name="result"/>), yields, or waits in a host call whose task is still
+    /// <paramref name="pending"/> (<see cref="StepOutcome.HostCall"/>, ownership still held).</summary>
+    private StepOutcome RunToWait(ref nint resumeValue, CancellationToken cancellationToken, out ValueTask<long> pending, out long result)
+    {
+        while (true)
+        {
+            StepOutcome outcome = Step(resumeValue, cancellationToken, out FiberHostCall call, out result);
+            switch (outcome)
+            {
+                case StepOutcome.HostCall:
+                    pending = StartHost(call, cancellationToken);
+                    if (!pending.IsCompleted)
+                    {
+                        return StepOutcome.HostCall;
+                    }
+                    resumeValue = HostResult(pending, cancellationToken);
+                    break;
+                case StepOutcome.HostStarted:
+                    // Started inside the resume (ServeInline) and still pending: waited for like any other.
+                    pending = TakePendingHost();
+                    return StepOutcome.HostCall;
+                default:
+                    pending = default;
+                    return outcome;
+            }
         }
     }
 

@@ -20,7 +20,7 @@ namespace Allocator.Fibers;
 /// any host function, so once Cancel has returned, none starts for this fiber.</para>
 /// <para>Invariant: Finished ⇒ the context is closed and the lease has been returned or revoked.</para>
 /// </remarks>
-internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
+internal sealed class FiberDriver : IStackHolder
 {
     private const int Idle = 0;
     private const int Busy = 1;
@@ -29,11 +29,6 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
 
     private static Action<FiberDriver>? s_beforeCancelSignal;
 
-    // A run waiting for a pending host call: who ends the wait first, the host task or a cancel.
-    private const int NotWaiting = 0;
-    private const int Waiting = 1;
-    private const int HostWon = 2;
-    private const int CancelWon = 3;
 
     private StackLease? _lease;
     private nint _context;
@@ -44,15 +39,9 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     private int _driven;
     private int _cancelRequested;
     private bool _revoked;
-    // The wait for a pending host call allocates nothing: the driver itself is the value task source its run awaits
-    // (completed once per wait, by the winner of _hostWaitState), and the host task's continuation is one cached
-    // delegate. Wasmtime polls a pending host future the same way, without a new allocation per call.
-    private ManualResetValueTaskSourceCore<bool> _hostWait;
-    private ValueTask<long> _pendingHost;
-    private int _hostWaitState;
-    private Action? _onHostEnded;
+    private FiberHostWait? _wait; // created by the first pending host call
     // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
-    // left a pending task in _pendingHost for the driver to wait for.
+    // left a pending task in _wait.Pending for the driver to wait for.
     private HostCallback _callback;
     private bool _hostStartedInline;
     private CancellationTokenSource? _hostCancellation;
@@ -412,22 +401,37 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     /// wait, so nothing else resumes the fiber while the host task may still write to guest memory.</summary>
     private ValueTask<bool> WaitForHostOrCancel(ValueTask<long> pending)
     {
-        Debug.Assert(Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref _hostWaitState) == NotWaiting);
-        Debug.Assert(_hostWait.GetStatus(_hostWait.Version) == ValueTaskSourceStatus.Pending, "The last wait was consumed (GetResult resets it).");
+        FiberHostWait wait = WaitState();
+        Debug.Assert(Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref wait.State) == FiberHostWait.NotWaiting);
+        Debug.Assert(wait.Core.GetStatus(wait.Core.Version) == ValueTaskSourceStatus.Pending, "The last wait was consumed (GetResult resets it).");
         _state = FiberState.Suspended;
-        _pendingHost = pending;
-        Interlocked.Exchange(ref _hostWaitState, Waiting); // a full fence: RequestCancel sets its flag, then looks here
+        wait.Pending = pending;
+        // A full fence: RequestCancel sets its flag, then looks here (and finds _wait published, or it finds nothing
+        // waiting and the check below finds its flag).
+        Interlocked.Exchange(ref wait.State, FiberHostWait.Waiting);
         Volatile.Write(ref _busyThread, 0);
         Volatile.Write(ref _ownership, AwaitingHost);
         // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it ends the wait, or,
         // when a cancel ended it first, the fiber (EndAfterHost).
-        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onHostEnded ??= OnHostEnded);
+        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(wait.OnHostEnded);
         s_beforeCancelSignal?.Invoke(this);
         if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
         {
             TryWakeForCancel();
         }
-        return new ValueTask<bool>(this, _hostWait.Version);
+        return new ValueTask<bool>(wait, wait.Core.Version);
+    }
+
+    /// <summary>With ownership held: the wait state, created by this fiber's first pending host call.</summary>
+    private FiberHostWait WaitState()
+    {
+        if (_wait is { } wait)
+        {
+            return wait;
+        }
+        wait = new FiberHostWait(OnHostEnded);
+        Volatile.Write(ref _wait, wait);
+        return wait;
     }
 
     /// <summary>The run's side after the wait: the host call's result when the host task won; otherwise the run gives
@@ -442,7 +446,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer, or cancelled
         }
         ValueTask<long> completed = TakePendingHost();
-        Volatile.Write(ref _hostWaitState, NotWaiting);
+        Volatile.Write(ref _wait!.State, FiberHostWait.NotWaiting);
         if (Volatile.Read(ref _ownership) == Finished || !TakeBackFromHost())
         {
             _ = TryObserve(completed);
@@ -455,25 +459,27 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     /// serve others, and a reference kept here would keep whatever it serves next alive as long as this fiber.</summary>
     private ValueTask<long> TakePendingHost()
     {
-        ValueTask<long> pending = _pendingHost;
-        _pendingHost = default;
+        FiberHostWait wait = _wait!;
+        ValueTask<long> pending = wait.Pending;
+        wait.Pending = default;
         return pending;
     }
 
     /// <summary>The host task's continuation: ends the run's wait, or, when a cancel ended it first, the fiber.</summary>
     private void OnHostEnded()
     {
-        int seen = Interlocked.CompareExchange(ref _hostWaitState, HostWon, Waiting);
-        if (seen == Waiting)
+        FiberHostWait wait = _wait!;
+        int seen = Interlocked.CompareExchange(ref wait.State, FiberHostWait.HostWon, FiberHostWait.Waiting);
+        if (seen == FiberHostWait.Waiting)
         {
-            _hostWait.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
-            _hostWait.SetResult(true);
+            wait.Core.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
+            wait.Core.SetResult(true);
             return;
         }
-        Debug.Assert(seen == CancelWon, "A wait ends once: by the host task's end or by a cancel.");
-        if (seen == CancelWon)
+        Debug.Assert(seen == FiberHostWait.CancelWon, "A wait ends once: by the host task's end or by a cancel.");
+        if (seen == FiberHostWait.CancelWon)
         {
-            Volatile.Write(ref _hostWaitState, NotWaiting);
+            Volatile.Write(ref wait.State, FiberHostWait.NotWaiting);
             EndAfterHost();
         }
     }
@@ -481,13 +487,14 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
     /// <summary>Ends a run's wait for its host task because of a cancel; false when the host task ended it first.</summary>
     private bool TryWakeForCancel()
     {
-        if (Interlocked.CompareExchange(ref _hostWaitState, CancelWon, Waiting) != Waiting)
+        FiberHostWait? wait = Volatile.Read(ref _wait);
+        if (wait is null || Interlocked.CompareExchange(ref wait.State, FiberHostWait.CancelWon, FiberHostWait.Waiting) != FiberHostWait.Waiting)
         {
-            return false;
+            return false; // nothing waits, or the host task ended the wait first
         }
         // Cancel must not run the run's continuation (or user code after it) inline.
-        _hostWait.RunContinuationsAsynchronously = true;
-        _hostWait.SetResult(false);
+        wait.Core.RunContinuationsAsynchronously = true;
+        wait.Core.SetResult(false);
         return true;
     }
 
@@ -515,21 +522,6 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
             return false;
         }
     }
-
-    bool IValueTaskSource<bool>.GetResult(short token)
-    {
-        bool hostWon = _hostWait.GetResult(token);
-        // Reset at once, not at the next wait: the reset drops the awaiting continuation, whose state is the run's
-        // pooled state machine box. Once the run ends, that box drives some other fiber's run; a reference kept here
-        // kept that fiber (and its Store) alive as long as this one, so an abandoned Store was never finalized.
-        _hostWait.Reset();
-        return hostWon;
-    }
-
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _hostWait.GetStatus(token);
-
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _hostWait.OnCompleted(continuation, state, token, flags);
 
     /// <summary>The host task has ended: AwaitingHost to Busy. False only for a fiber revoked by its Store's
     /// finalizer, which a task can outlive only through resurrection; its context is gone and must not be touched.</summary>
@@ -705,7 +697,7 @@ internal sealed class FiberDriver : IStackHolder, IValueTaskSource<bool>
         ValueTask<long> answer = host(new FiberHostCall(Handle, function, arguments, count));
         if (!answer.IsCompleted)
         {
-            _pendingHost = answer;
+            WaitState().Pending = answer;
             _hostStartedInline = true;
             _callback = HostCallback.None; // this resume still exits the callback's scope (decided on entry)
             Context->SyncHost = 0;         // read by the guest's next host call only: this one goes on to the driver

@@ -760,19 +760,23 @@ internal sealed class FiberDriver : IStackHolder
             return;
         }
         // Writers announce themselves before reading the context; CloseContext waits for them before the stack can
-        // go back, so this store never lands in a returned stack.
-        Interlocked.Increment(ref _contextWriters);
-        try
+        // go back, so this store never lands in a returned stack. A context already closed never opens again: then
+        // there is nothing to write and no need to announce (the common Dispose of an ended fiber).
+        if (Volatile.Read(ref _context) != 0)
         {
-            NativeFiberContext* context = Context;
-            if (context != null)
+            Interlocked.Increment(ref _contextWriters);
+            try
             {
-                Volatile.Write(ref context->CancelRequested, 1);
+                NativeFiberContext* context = Context;
+                if (context != null)
+                {
+                    Volatile.Write(ref context->CancelRequested, 1);
+                }
             }
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _contextWriters);
+            finally
+            {
+                Interlocked.Decrement(ref _contextWriters);
+            }
         }
         TryWakeForCancel();
         if (Volatile.Read(ref _hostCancellation) is { } source)

@@ -52,21 +52,21 @@ public sealed class FiberRunWithoutTokenTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         int calls = 0;
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         // Ready, then pending on the third call: the hand-over happens mid-run, with ownership held.
-        Fiber fiber = Fiber.Create(store, "hand-over", TestGuest.CallLoop, 5, new FiberHostFunctions(async _ =>
+        Fiber fiber = Fiber.Create(store, "hand-over", TestGuest.CallLoop, 5, new FiberHostFunctions(_ =>
         {
             int n = ++calls;
-            if (n == 3)
-            {
-                await Task.Delay(1);
-            }
-            return n;
+            return n == 3 ? new ValueTask<long>(gate.Task) : ValueTask.FromResult((long)n);
         }));
 
         ValueTask<long> run = fiber.RunAsync();
 
         Assert.False(run.IsCompleted);
+        Assert.Equal(3, calls);
+        gate.SetResult(3);
         Assert.Equal(15, await run);
+        Assert.Equal(5, calls);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 }

@@ -150,6 +150,13 @@ static inline intptr_t call_unchecked(allocator_fiber_ctx* ctx, allocator_fiber_
 static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
                                                           int32_t nargs, intptr_t* result, int32_t sync_status)
 {
+    /* With sync_status answered, the fast path has made every check below and asked the synchronous host, which may
+     * have started an asynchronous function (FiberReadyHostCallback) that is still pending and may have cancelled this
+     * fiber from inside: the call must reach the driver, which waits for that task before the stack can go back.
+     * Checking the cancel again here would return to the guest and let its fiber end while the task still runs. */
+    if (sync_status >= 0) {
+        goto answered;
+    }
     if (ctx->state != ALLOCATOR_FIBER_RUNNING) {
         abort(); /* not called from this fiber: switching would corrupt whichever stack is live */
     }
@@ -178,7 +185,7 @@ static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_
         }
         return ALLOCATOR_FIBER_HOST_OK;
     }
-    if (ctx->sync_host != NULL && sync_status < 0) {
+    if (ctx->sync_host != NULL) {
         /* The host function runs on the driver's stack; the fiber stack keeps only these native frames. */
         sync_status = ALLOCATOR_FIBER_SYNC_NOT_HANDLED;
         intptr_t value = allocator_fiber_call_on_parent_stack(ctx, fn_index, args, nargs, &sync_status);
@@ -189,6 +196,8 @@ static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_
             return ALLOCATOR_FIBER_HOST_OK;
         }
     }
+#endif
+answered:
     if (sync_status == ALLOCATOR_FIBER_SYNC_FAILED) {
         /* Same contract as a cancel resume: the guest releases what it holds and returns. */
         ctx->cancelled = 1;
@@ -197,7 +206,6 @@ static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_
         }
         return ALLOCATOR_FIBER_HOST_CANCELLED;
     }
-#endif
     ctx->host_function = fn_index;
     ctx->host_args = args;
     ctx->host_arg_count = nargs;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 using Allocator.Stores;
 
@@ -33,6 +34,7 @@ internal sealed class FiberDriver : IStackHolder
     private StackLease? _lease;
     private nint _context;
     private SyncHostBinding? _syncBinding; // only for tables with synchronous functions; its handle freed by CloseContext
+    private ExceptionDispatchInfo? _inlineFailure; // what an asynchronous function run inside the resume threw
     private int _contextWriters;
     private int _ownership = Busy;
     private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
@@ -551,9 +553,9 @@ internal sealed class FiberDriver : IStackHolder
             Debug.Assert(context != null, "Owned and not finished means the context is live.");
             NativeFiberState stopped = ResumeOwned(context, NativeFiberResumeStatus.Result, resumeValue);
             resumeValue = 0;
-            if (_syncBinding?.TakeFailure() is { } failure)
+            if ((_syncBinding?.TakeFailure() ?? TakeInlineFailure()) is { } failure)
             {
-                // A synchronous host function threw; the guest was told its call was cancelled and has ended.
+                // A host function run inside the resume threw; the guest was told its call was cancelled and has ended.
                 OperationCanceledException? cancelled = CancelledBy(failure.SourceException, cancellationToken);
                 Finish(cancelled is null ? FiberState.Faulted : FiberState.Cancelled);
                 if (cancelled is not null)
@@ -676,6 +678,17 @@ internal sealed class FiberDriver : IStackHolder
                 // No callback in the context: nothing can call back into this driver during the resume.
                 return Interop.AllocatorNative.Resume(context, status, value);
         }
+    }
+
+    /// <summary>Set by <see cref="FiberReadyHostCallback"/> when an asynchronous function run inside the resume
+    /// throws (nothing may escape its [UnmanagedCallersOnly] method); the run rethrows it once the guest has returned.</summary>
+    internal void SetInlineFailure(ExceptionDispatchInfo failure) => _inlineFailure = failure;
+
+    private ExceptionDispatchInfo? TakeInlineFailure()
+    {
+        ExceptionDispatchInfo? failure = _inlineFailure;
+        _inlineFailure = null;
+        return failure;
     }
 
     /// <summary>Inside this driver's resume, on the thread's stack (<see cref="FiberReadyHostCallback"/>): runs

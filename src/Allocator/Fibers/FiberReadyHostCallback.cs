@@ -65,7 +65,7 @@ internal static unsafe class FiberReadyHostCallback
             // Nothing may escape an UnmanagedCallersOnly method: the driver rethrows it once the guest has returned.
             if (driver is not null)
             {
-                driver.SyncFailure = ExceptionDispatchInfo.Capture(ex);
+                driver.SetInlineFailure(ExceptionDispatchInfo.Capture(ex));
             }
             *status = Failed;
             return 0;

@@ -32,6 +32,7 @@ internal sealed class FiberDriver : IStackHolder
 
 
     private StackLease? _lease;
+    private ulong _leaseGeneration; // the checkout _lease names: the lease object is reused by the slot's next one
     private nint _context;
     private SyncHostBinding? _syncBinding; // only for tables with synchronous functions; its handle freed by CloseContext
     private ExceptionDispatchInfo? _inlineFailure; // what an asynchronous function run inside the resume threw
@@ -122,6 +123,7 @@ internal sealed class FiberDriver : IStackHolder
     public unsafe void Start(StackLease lease, nint entryPoint, nint argument)
     {
         _lease = lease;
+        _leaseGeneration = lease.Generation;
         NativeFiberContext* context;
         try
         {
@@ -857,7 +859,7 @@ internal sealed class FiberDriver : IStackHolder
         _lease = null;
         try
         {
-            lease?.Return(deferred);
+            lease?.Return(_leaseGeneration, deferred);
         }
         finally
         {

@@ -125,9 +125,11 @@ internal sealed class StackLease : Lease
     /// <summary>Gives the stack back through its Store: called once, when nothing can run on the stack any more.
     /// <paramref name="deferred"/>: the return waited for a host task that outlived the fiber's cancel. A lease that
     /// is no longer held (revoked by the abandoned Store's finalizer) has no Store to go back to: nothing happens.</summary>
-    /// <remarks>Exactly once per checkout is the holder's duty (the fiber driver's ownership word): the lease is
-    /// reused by the slot's next checkout, so a second call after that would name the new one.</remarks>
-    public void Return(bool deferred = false) => _store?.ReturnStackLease(this, deferred);
+    /// <remarks>Exactly once per checkout is the holder's duty (the fiber driver's ownership word); the lease is
+    /// reused by the slot's next checkout, possibly for another Store, so the holder also names its checkout by
+    /// <paramref name="generation"/> (what <see cref="Lease.Generation"/> was when it got the lease), and a call that
+    /// comes late changes nothing instead of returning the next checkout.</remarks>
+    public void Return(ulong generation, bool deferred = false) => _store?.ReturnStackLease(this, generation, deferred);
 }
 
 /// <summary>An instance or memory slot lease.</summary>
@@ -159,5 +161,5 @@ internal interface IStackLeaseOwner
 {
     /// <summary>Returns the lease's stack: to the Store's cache or the pool while the Store lives, straight to the
     /// pool once it has ended. The last fiber stack of an ended Store completes its release (slots, cached stack).</summary>
-    void ReturnStackLease(StackLease lease, bool deferred);
+    void ReturnStackLease(StackLease lease, ulong generation, bool deferred);
 }

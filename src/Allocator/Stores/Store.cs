@@ -328,11 +328,16 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         }
     }
 
-    void IStackLeaseOwner.ReturnStackLease(StackLease lease, bool deferred)
+    void IStackLeaseOwner.ReturnStackLease(StackLease lease, ulong generation, bool deferred)
     {
         using (Lock())
         {
-            ReturnStackLeaseLocked(lease, deferred);
+            // Another checkout of the same lease by now (of this Store or, racing the read of the lease's Store,
+            // another): not this caller's to return.
+            if (lease.Generation == generation)
+            {
+                ReturnStackLeaseLocked(lease, deferred);
+            }
         }
     }
 

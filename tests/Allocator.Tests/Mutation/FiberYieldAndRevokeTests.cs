@@ -291,7 +291,7 @@ public sealed class FiberYieldAndRevokeTests
     {
         public List<StackLease> Returned { get; } = [];
 
-        public void ReturnStackLease(StackLease lease, bool deferred)
+        public void ReturnStackLease(StackLease lease, ulong generation, bool deferred)
         {
             Assert.False(deferred);
             Returned.Add(lease);

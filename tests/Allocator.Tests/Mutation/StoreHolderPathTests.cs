@@ -29,11 +29,11 @@ public sealed class StoreHolderPathTests
         Assert.Contains("'busy fiber'", allocator.DescribeLiveCheckouts()[0]);
 
         // The busy run ends: it returns its stack straight to the pool (the Store has ended; nothing is cached).
-        busy.Lease.Return();
+        busy.Lease.Return(busy.Generation);
         Assert.Equal(0, allocator.GetStackStatistics().InUse);
         // A second return of the same lease (the revoked one too) changes nothing and is not a refusal.
-        busy.Lease.Return();
-        idle.Lease.Return();
+        busy.Lease.Return(busy.Generation);
+        idle.Lease.Return(idle.Generation);
         StackPoolStatistics stats = allocator.GetStackStatistics();
         Assert.Equal((0, 0L, 3L), (stats.InUse, stats.RefusedReturns, stats.TotalCheckouts));
 
@@ -72,7 +72,7 @@ public sealed class StoreHolderPathTests
         Assert.False(store.TryReturnStack(token));
         Assert.Equal(InvalidTokenReason.Unknown, Assert.Throws<InvalidTokenException>(() => store.ReturnStack(token)).Reason);
         Assert.Equal(1, store.StacksCheckedOut);
-        holder.Lease.Return();
+        holder.Lease.Return(holder.Generation);
         Assert.Equal(0, store.StacksCheckedOut);
         Assert.Equal(0, allocator.GetStackStatistics().InUse);
     }
@@ -101,7 +101,7 @@ public sealed class StoreHolderPathTests
         Assert.Equal(0, allocator.GetStackStatistics().RefusedReturns);
         store.Dispose();
         Assert.Equal(1, stuck.Releases);
-        stuck.Lease.Return();
+        stuck.Lease.Return(stuck.Generation);
         Assert.Equal(0, allocator.GetStackStatistics().InUse);
         Assert.Equal(0, allocator.GetMemoryStatistics().InUse);
     }
@@ -119,14 +119,27 @@ public sealed class StoreHolderPathTests
         AggregateException failed = Assert.Throws<AggregateException>(() => store.Dispose());
 
         Assert.Equal(["first cannot unwind", "second cannot unwind"], failed.InnerExceptions.Select(e => e.Message).Order());
-        first.Lease.Return();
-        second.Lease.Return();
+        first.Lease.Return(first.Generation);
+        second.Lease.Return(second.Generation);
         Assert.Equal(0, allocator.GetStackStatistics().InUse);
     }
 
     private sealed class ScriptedHolder(string name, bool revocable) : IStackHolder
     {
-        public StackLease Lease { get; set; } = null!;
+        private StackLease _lease = null!;
+
+        /// <summary>The checkout, named as a fiber driver names it: the lease and its generation then.</summary>
+        public StackLease Lease
+        {
+            get => _lease;
+            set
+            {
+                _lease = value;
+                Generation = value.Generation;
+            }
+        }
+
+        public ulong Generation { get; private set; }
 
         public string Name => name;
 
@@ -149,7 +162,7 @@ public sealed class StoreHolderPathTests
             }
             if (UnwindsOnRelease)
             {
-                Lease.Return();
+                Lease.Return(Generation);
             }
         }
 

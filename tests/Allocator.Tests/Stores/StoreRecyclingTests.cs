@@ -226,7 +226,7 @@ public sealed class StoreRecyclingTests
             {
                 // The one stack goes back and forth through the Store's cache between a fiber and a raw checkout.
                 StackLease fiber = store.CheckoutStackLease("fiber", holder);
-                fiber.Return();
+                fiber.Return(fiber.Generation);
                 StackToken raw = store.CheckoutStack("raw");
                 Assert.NotSame(fiber, raw.Lease);
                 store.ReturnStack(raw);

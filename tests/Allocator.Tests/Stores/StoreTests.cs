@@ -174,7 +174,7 @@ public sealed class StoreTests
         public void ReleaseStack()
         {
             Releases++;
-            Lease!.Return();
+            Lease!.Return(Lease.Generation);
         }
 
         public bool TryRevoke() => true;

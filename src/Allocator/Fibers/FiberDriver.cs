@@ -665,17 +665,17 @@ internal sealed class FiberDriver : IStackHolder
         switch (_callback)
         {
             case HostCallback.Ready:
-            {
-                FiberDriver? previous = FiberReadyHostCallback.Enter(this);
-                try
                 {
-                    return Interop.AllocatorNative.Resume(context, status, value);
+                    FiberDriver? previous = FiberReadyHostCallback.Enter(this);
+                    try
+                    {
+                        return Interop.AllocatorNative.Resume(context, status, value);
+                    }
+                    finally
+                    {
+                        FiberReadyHostCallback.Exit(previous);
+                    }
                 }
-                finally
-                {
-                    FiberReadyHostCallback.Exit(previous);
-                }
-            }
             default:
                 // No callback in the context: nothing can call back into this driver during the resume.
                 return Interop.AllocatorNative.Resume(context, status, value);

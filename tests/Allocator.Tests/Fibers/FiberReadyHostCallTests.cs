@@ -1,6 +1,5 @@
 using Allocator.Fibers;
 using Allocator.Tests.Cancellation;
-using Allocator.Tests.Mutation;
 using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Fibers;
@@ -49,7 +48,7 @@ public sealed class FiberReadyHostCallTests
         OperationCanceledException cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => fiber.RunAsync().AsTask());
 
         // The task started and may write to guest memory: the stack stays out, the guest waits in its call.
-        Assert.Equal("Fiber 'cancel-then-pending' " + FiberCancelPathTests.CancelledByCall, cancelled.Message);
+        Assert.Equal("Fiber 'cancel-then-pending' was cancelled (Cancel, Dispose or its Store's Dispose).", cancelled.Message);
         Assert.Equal(FiberState.Cancelling, fiber.State);
         Assert.Equal(1, allocator.Stacks.InUse);
         Assert.Equal(0, counters.CancelsSeen);

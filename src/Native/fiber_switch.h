@@ -24,10 +24,13 @@ void* allocator_fiber_prepare(allocator_fiber_ctx* ctx, allocator_fiber_entry en
 intptr_t allocator_fiber_call_on_parent_stack(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
                                               int32_t nargs, int32_t* status);
 
-/* Calls function(call) on the driver's stack as allocator_fiber_call_on_parent_stack does, with the same CFI (SEH
- * unwind info and TEB stack fields on Win64), and returns its result: the unchecked host call. */
-intptr_t allocator_fiber_call_unchecked_on_parent_stack(allocator_fiber_ctx* ctx, allocator_fiber_unchecked_host function,
-                                                        const allocator_fiber_unchecked_call* call);
+/* The unchecked host call, after allocator_fiber_host_call's checks: builds allocator_fiber_unchecked_call
+ * {args, fn_index, nargs} in its frame on the fiber stack, calls function(&call) on the driver's stack as
+ * allocator_fiber_call_on_parent_stack does (same CFI; SEH unwind info and TEB stack fields on Win64), stores its
+ * value in *result (when not NULL) and returns ALLOCATOR_FIBER_HOST_OK. In assembly so that the host call reaches it
+ * by a tail call: one frame and one call less per call. */
+int32_t allocator_fiber_host_call_unchecked(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
+                                            int32_t nargs, intptr_t* result, allocator_fiber_unchecked_host function);
 
 /* Calls ctx->sync_host; defined in fiber.c. */
 intptr_t allocator_fiber_sync_dispatch(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,

@@ -166,35 +166,44 @@ allocator_fiber_call_on_parent_stack:
     .cfi_endproc
     .size allocator_fiber_call_on_parent_stack, . - allocator_fiber_call_on_parent_stack
 
-/* intptr_t allocator_fiber_call_unchecked_on_parent_stack(ctx [x0], function [x1], call [x2])
- * The same move as allocator_fiber_call_on_parent_stack, calling function(call): the unchecked host call. */
+/* int32_t allocator_fiber_host_call_unchecked(ctx [x0], fn_index [w1], args [x2], nargs [w3], result [x4],
+ *                                             function [x5])
+ * The call {args, fn_index, nargs} at [x29+16] and result at [x29+32], on the fiber stack; then the same move as
+ * allocator_fiber_call_on_parent_stack, calling function(&call). */
     .p2align 4
-    .globl allocator_fiber_call_unchecked_on_parent_stack
-    .hidden allocator_fiber_call_unchecked_on_parent_stack
-    .type allocator_fiber_call_unchecked_on_parent_stack, %function
-allocator_fiber_call_unchecked_on_parent_stack:
+    .globl allocator_fiber_host_call_unchecked
+    .hidden allocator_fiber_host_call_unchecked
+    .type allocator_fiber_host_call_unchecked, %function
+allocator_fiber_host_call_unchecked:
     .cfi_startproc
-    stp x29, x30, [sp, #-16]!
-    .cfi_def_cfa_offset 16
-    .cfi_offset x29, -16
-    .cfi_offset x30, -8
+    stp x29, x30, [sp, #-48]!
+    .cfi_def_cfa_offset 48
+    .cfi_offset x29, -48
+    .cfi_offset x30, -40
     mov x29, sp
     .cfi_def_cfa_register x29
+    str x2, [x29, #16]                      /* call.args */
+    stp w1, w3, [x29, #24]                  /* call.function, call.arg_count */
+    str x4, [x29, #32]                      /* result */
     ldr x9, [x0, #8]                        /* ctx->parent_sp */
     sub x9, x9, #256
     and x9, x9, #~15
     mov sp, x9
-    mov x0, x2
-    blr x1
+    add x0, x29, #16
+    blr x5
     mov sp, x29
     .cfi_def_cfa_register sp
-    ldp x29, x30, [sp], #16
+    ldr x1, [sp, #32]
+    cbz x1, 1f
+    str x0, [x1]
+1:  mov w0, #0                              /* ALLOCATOR_FIBER_HOST_OK */
+    ldp x29, x30, [sp], #48
     .cfi_def_cfa_offset 0
     .cfi_restore x29
     .cfi_restore x30
     ret
     .cfi_endproc
-    .size allocator_fiber_call_unchecked_on_parent_stack, . - allocator_fiber_call_unchecked_on_parent_stack
+    .size allocator_fiber_host_call_unchecked, . - allocator_fiber_host_call_unchecked
 
 /* Bottom frame of every fiber: entered by the first switch's ret, calls entry(ctx, arg), then exits the fiber.
  * Its CFI describes the driver's frame instead of a caller: the CFA is the driver's stack pointer before it called

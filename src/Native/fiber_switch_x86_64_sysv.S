@@ -144,33 +144,44 @@ allocator_fiber_call_on_parent_stack:
     .cfi_endproc
     .size allocator_fiber_call_on_parent_stack, . - allocator_fiber_call_on_parent_stack
 
-/* intptr_t allocator_fiber_call_unchecked_on_parent_stack(ctx [rdi], function [rsi], call [rdx])
- * The same move as allocator_fiber_call_on_parent_stack, calling function(call): the unchecked host call. */
+/* int32_t allocator_fiber_host_call_unchecked(ctx [rdi], fn_index [esi], args [rdx], nargs [ecx], result [r8],
+ *                                             function [r9])
+ * The call {args, fn_index, nargs} at [rbp-24] and result at [rbp-8], on the fiber stack; then the same move as
+ * allocator_fiber_call_on_parent_stack, calling function(&call). */
     .p2align 4
-    .globl allocator_fiber_call_unchecked_on_parent_stack
-    .hidden allocator_fiber_call_unchecked_on_parent_stack
-    .type allocator_fiber_call_unchecked_on_parent_stack, @function
-allocator_fiber_call_unchecked_on_parent_stack:
+    .globl allocator_fiber_host_call_unchecked
+    .hidden allocator_fiber_host_call_unchecked
+    .type allocator_fiber_host_call_unchecked, @function
+allocator_fiber_host_call_unchecked:
     .cfi_startproc
     push rbp
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset rbp, 0
     mov rbp, rsp
     .cfi_def_cfa_register rbp
+    mov [rbp - 24], rdx                     /* call.args */
+    mov [rbp - 16], esi                     /* call.function */
+    mov [rbp - 12], ecx                     /* call.arg_count */
+    mov [rbp - 8], r8                       /* result */
     mov rax, [rdi + 8]                      /* ctx->parent_sp */
     sub rax, 256
     and rax, -16
     mov rsp, rax
-    mov rdi, rdx
-    call rsi
+    lea rdi, [rbp - 24]
+    call r9
     mov rsp, rbp
+    mov rcx, [rbp - 8]
+    test rcx, rcx
+    jz 1f
+    mov [rcx], rax
+1:  xor eax, eax                            /* ALLOCATOR_FIBER_HOST_OK */
     .cfi_def_cfa_register rsp
     pop rbp
     .cfi_adjust_cfa_offset -8
     .cfi_restore rbp
     ret
     .cfi_endproc
-    .size allocator_fiber_call_unchecked_on_parent_stack, . - allocator_fiber_call_unchecked_on_parent_stack
+    .size allocator_fiber_host_call_unchecked, . - allocator_fiber_host_call_unchecked
 
 /* Bottom frame of every fiber: entered by the first switch's ret, calls entry(ctx, arg), then exits the fiber.
  * Its CFI describes the driver's frame instead of a caller: the CFA is the driver's stack pointer before it called

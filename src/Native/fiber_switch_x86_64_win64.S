@@ -225,20 +225,22 @@ allocator_fiber_call_on_parent_stack:
     ret
     .seh_endproc
 
-/* intptr_t allocator_fiber_call_unchecked_on_parent_stack(ctx [rcx], function [rdx], call [r8])
- * The same move as allocator_fiber_call_on_parent_stack (TEB stack fields included), calling function(call): the
- * unchecked host call. rdx and r8 survive the TEB swap, which uses rax and rbx only. */
+/* int32_t allocator_fiber_host_call_unchecked(ctx [rcx], fn_index [edx], args [r8], nargs [r9d], result [rsp+40],
+ *                                             function [rsp+48])
+ * The call {args, fn_index, nargs} at [rbp+32], on the fiber stack; then the same move as
+ * allocator_fiber_call_on_parent_stack (TEB stack fields included), calling function(&call), and the value stored in
+ * *result. */
     .p2align 4
-    .globl allocator_fiber_call_unchecked_on_parent_stack
-    .def allocator_fiber_call_unchecked_on_parent_stack; .scl 2; .type 32; .endef
-allocator_fiber_call_unchecked_on_parent_stack:
-    .seh_proc allocator_fiber_call_unchecked_on_parent_stack
+    .globl allocator_fiber_host_call_unchecked
+    .def allocator_fiber_host_call_unchecked; .scl 2; .type 32; .endef
+allocator_fiber_host_call_unchecked:
+    .seh_proc allocator_fiber_host_call_unchecked
     push rbp
     .seh_pushreg rbp
     push rbx
     .seh_pushreg rbx
-    sub rsp, 40                             /* [rsp, rsp+32): the fiber's TEB stack fields */
-    .seh_stackalloc 40
+    sub rsp, 56                             /* [rsp, rsp+32): the fiber's TEB stack fields; [rsp+32, +48): call */
+    .seh_stackalloc 56
     mov rbp, rsp
     .seh_setframe rbp, 0
     .seh_endprologue
@@ -250,6 +252,9 @@ allocator_fiber_call_unchecked_on_parent_stack:
     mov [rbp + 16], rax
     mov eax, dword ptr gs:[0x1748]
     mov [rbp + 24], eax
+    mov [rbp + 32], r8                      /* call.args */
+    mov [rbp + 40], edx                     /* call.function */
+    mov [rbp + 44], r9d                     /* call.arg_count */
     mov rbx, [rcx + 8]                      /* ctx->parent_sp: the driver's switch frame */
     mov rax, [rbx + 168]
     mov qword ptr gs:[0x08], rax
@@ -263,8 +268,8 @@ allocator_fiber_call_unchecked_on_parent_stack:
     and rax, -16
     mov rsp, rax
     sub rsp, 32                             /* home area; stays 16-byte aligned */
-    mov rcx, r8
-    call rdx
+    lea rcx, [rbp + 32]
+    call qword ptr [rbp + 120]              /* function: the caller's sixth argument (56 + 16 + 48 bytes up) */
     mov rsp, rbp
     mov rcx, [rbp]
     mov qword ptr gs:[0x08], rcx
@@ -274,7 +279,12 @@ allocator_fiber_call_unchecked_on_parent_stack:
     mov qword ptr gs:[0x1478], rcx
     mov ecx, [rbp + 24]
     mov dword ptr gs:[0x1748], ecx
-    add rsp, 40
+    mov rcx, [rbp + 112]                    /* result: the caller's fifth argument */
+    test rcx, rcx
+    jz 1f
+    mov [rcx], rax
+1:  xor eax, eax                            /* ALLOCATOR_FIBER_HOST_OK */
+    add rsp, 56
     pop rbx
     pop rbp
     ret

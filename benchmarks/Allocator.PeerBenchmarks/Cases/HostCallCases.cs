@@ -37,6 +37,11 @@ internal sealed class HostCallCases : ICaseSet
             new BenchCase("Wasmtime: unchecked host call", n => WasmtimeCalls(syncInstance, n, async: false, pendingOnce: false)),
             "Wasmtime 50.0.1 unchecked (C# callback)", Target: ">= 1x",
             Note: "Wasmtime: wasmtime_linker_define_func_unchecked + wasmtime_func_call_unchecked, a sync call on the thread's stack, so its callback is C# [UnmanagedCallersOnly] like ours; ours runs inside a fiber.");
+        yield return new Comparison("sync host call, unchecked entry (per call)",
+            new BenchCase("ours: FiberHostEntry.Unchecked host call", n => OurFibers.HostCalls(_store, n, OurFibers.Unchecked, null)),
+            new BenchCase("Wasmtime: unchecked host call", n => WasmtimeCalls(syncInstance, n, async: false, pendingOnce: false)),
+            "Wasmtime 50.0.1 unchecked (C# callback)", Target: ">= 1x",
+            Note: "Like for like: both callbacks are C# [UnmanagedCallersOnly] functions called by native code with the raw argument words; ours from a fiber's host call, through the native trampoline onto the thread's stack.");
     }
 
     public IEnumerable<SkippedComparison> Skipped() => [];

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Allocator.Fibers;
 
 namespace Allocator.PeerBenchmarks.Cases;
@@ -14,8 +15,15 @@ internal static class OurFibers
     /// <summary>A synchronous host function that answers i + 1, served on the thread's stack.</summary>
     public static FiberHostFunctions Sync { get; } = FiberHostFunctions.From(FiberHostEntry.Sync(static call => call[0] + 1));
 
+    /// <summary>An unchecked host function that answers i + 1: a C# [UnmanagedCallersOnly] function the guest's host
+    /// call calls directly, like the Wasmtime side's wasmtime_linker_define_func_unchecked callback.</summary>
+    public static unsafe FiberHostFunctions Unchecked { get; } = FiberHostFunctions.From(FiberHostEntry.Unchecked(&AnswerUnchecked));
+
     /// <summary>An async host function that is pending once per call (see <see cref="PendingOnceSource"/>).</summary>
     public static FiberHostFunctions PendingOnce(PendingOnceSource source) => FiberHostFunctions.From(FiberHostEntry.Async(source.Answer));
+
+    [UnmanagedCallersOnly]
+    private static unsafe long AnswerUnchecked(FiberUncheckedCall* call) => call->Arguments[0] + 1;
 
     /// <summary>Runs a fiber whose host calls all answer at once: RunAsync must complete synchronously.</summary>
     public static long RunReady(Fiber fiber)

@@ -11,5 +11,6 @@ internal static class Scenarios
         ["memory-bound-write"] = GuardPageScenarios.WritePastAccessibleMemory,
         ["fiber-stack-overflow"] = FiberScenarios.OverflowFiberStack,
         ["fiber-recursion-within-stack"] = FiberScenarios.RecurseWithinFiberStack,
+        ["fiber-unchecked-host-throws"] = FiberScenarios.ThrowFromUncheckedHost,
     };
 }

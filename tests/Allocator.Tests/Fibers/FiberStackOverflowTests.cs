@@ -23,6 +23,19 @@ public sealed class FiberStackOverflowTests
     }
 
     [LinuxFact]
+    public void An_exception_escaping_an_unchecked_host_function_ends_the_process_as_the_runtime_rules()
+    {
+        ChildProcess.Outcome outcome = ChildProcess.RunCrashHost("fiber-unchecked-host-throws");
+
+        Assert.Contains("armed", outcome.StandardOutput);
+        Assert.DoesNotContain("caught", outcome.StandardOutput);
+        Assert.DoesNotContain("survived", outcome.StandardOutput);
+        // Measured under CoreCLR (JIT): an unhandled exception report naming it, then abort.
+        Assert.Contains("unchecked host function threw", outcome.StandardError);
+        Assert.Equal(SigAbrt, outcome.Signal);
+    }
+
+    [LinuxFact]
     public void Recursion_that_fits_the_fiber_stack_survives()
     {
         ChildProcess.Outcome outcome = ChildProcess.RunCrashHost("fiber-recursion-within-stack");

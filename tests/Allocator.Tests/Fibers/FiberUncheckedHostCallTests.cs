@@ -206,6 +206,21 @@ public sealed class FiberUncheckedHostCallTests
         Assert.Equal(1, s_calls);
     }
 
+    [FiberFact]
+    public async Task The_tables_managed_entry_for_an_unchecked_function_calls_it_too()
+    {
+        // What the driver would run if a call ever reached it instead of the native host call: the same function.
+        Reset();
+        FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(_ => -1), RecordEntry);
+
+        long answer = await hosts[1](default);
+
+        Assert.Equal(0, answer); // function 0 of a default call, no arguments
+        Assert.Equal(1, s_calls);
+        Assert.Equal(0, s_argumentCount);
+        Assert.NotEqual(0, s_argumentAddress); // a buffer of its own, never a null pointer
+    }
+
     [Fact]
     public unsafe void A_null_function_pointer_is_refused()
     {

@@ -135,9 +135,8 @@ static inline allocator_fiber_unchecked_host unchecked_host(const allocator_fibe
     return (uint32_t)fn_index < (uint32_t)ctx->unchecked_count ? ctx->unchecked[fn_index] : NULL;
 }
 
-
-/* Every case of allocator_fiber_host_call but a handled synchronous or unchecked call. sync_status is what the synchronous host
- * already answered for this call (NOT_HANDLED or FAILED), or -1 if it was not asked yet. */
+/* Every case of allocator_fiber_host_call but a handled synchronous or unchecked call. sync_status is what the
+ * synchronous host already answered for this call (NOT_HANDLED or FAILED), or -1 if it was not asked yet. */
 static FIBER_NOINLINE int32_t host_call_general(allocator_fiber_ctx* ctx, int32_t fn_index, const intptr_t* args,
                                                           int32_t nargs, intptr_t* result, int32_t sync_status)
 {
@@ -231,7 +230,7 @@ static inline int32_t host_call_sync(allocator_fiber_ctx* ctx, int32_t fn_index,
  * that saves almost nothing: host_call_general saves six registers for the switch to the driver it may make, and that
  * cost about 1 ns of a synchronous call of a few ns. An unchecked function is tail-called (the assembly builds the
  * call and stores the result): with this function's frame and one call level gone, the native part of an unchecked
- * call measured 5.0-5.3 -> 3.4-3.9 ns in tests/native's C loop, side by side. Every check of host_call_general is
+ * call measured 4.7-5.5 -> 3.4-4.4 ns in tests/native's C loop, side by side. Every check of host_call_general is
  * made here too, in the same order (not running or told to return go there, where they abort or abandon; a cancel, a
  * passed deadline or neither kind of host go there too), so the fast path changes no outcome.
  * fiber.h's allocator_fiber_host_call_inline repeats the plain case of host_call_general (running, no cancel, no
@@ -266,7 +265,8 @@ ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx,
 }
 
 ALLOCATOR_FIBER_API void allocator_fiber_set_unchecked_hosts(allocator_fiber_ctx* ctx,
-                                                             const allocator_fiber_unchecked_host* table, int32_t count)
+                                                             const allocator_fiber_unchecked_host* table,
+                                                             int32_t count)
 {
     ctx->unchecked = count > 0 ? table : NULL;
     ctx->unchecked_count = table != NULL && count > 0 ? count : 0;

@@ -138,7 +138,8 @@ ALLOCATOR_FIBER_API void allocator_fiber_set_sync_host(allocator_fiber_ctx* ctx,
  * host call makes come first (cancel requested, passed deadline). table is read, not copied: it must stay valid and
  * unchanged while the fiber can run. count 0 (or a NULL table) turns it off. */
 ALLOCATOR_FIBER_API void allocator_fiber_set_unchecked_hosts(allocator_fiber_ctx* ctx,
-                                                             const allocator_fiber_unchecked_host* table, int32_t count);
+                                                             const allocator_fiber_unchecked_host* table,
+                                                             int32_t count);
 
 /* Guest side: the cheap poll for loops. Nonzero when the guest should call allocator_fiber_yield: its epoch
  * deadline has passed or the fiber is being cancelled. Two loads and a compare; it never switches. A guest that
@@ -163,8 +164,8 @@ ALLOCATOR_FIBER_API void allocator_fiber_switch_context(void** save_sp, void* lo
  * exported functions a resume/host call round trip makes two such returns, which cost more than the switch itself.
  * Inlined into the driver's loop and the guest's code, the switch is called from where the work goes on and nothing
  * returns across it, as with Boost's jump_fcontext. They handle the common case only (a resume of a fiber suspended
- * in a host call or yield; a host call with no synchronous or unchecked host, no cancel, no passed deadline) and call the exported
- * functions for everything else. The C# driver uses the exported functions (P/Invoke); any mix is correct.
+ * in a host call or yield; a host call with no synchronous or unchecked host, no cancel, no passed deadline) and
+ * call the exported functions for everything else. The C# driver uses the exported functions (P/Invoke); any mix is correct.
  * Keep them in step with allocator_fiber_resume and allocator_fiber_host_call in fiber.c. */
 static inline int32_t allocator_fiber_resume_inline(allocator_fiber_ctx* ctx, int32_t status, intptr_t value)
 {

@@ -19,6 +19,32 @@
     .intel_syntax noprefix
     .text
 
+/* The four TEB fields that describe the current stack (StackBase gs:0x08, StackLimit gs:0x10, DeallocationStack
+ * gs:0x1478, GuaranteedStackBytes gs:0x1748, 32 bits), kept in four 8-byte slots from base + at. Every move between a
+ * fiber stack and the thread's stack saves one side's and loads the other's; reg and reg32 name one scratch register
+ * (64 and 32 bits). The 32-bit field is stored from the 64-bit register where a frame keeps it as a full slot. */
+    .macro SAVE_TEB_STACK base, at, reg, reg32, last
+    mov \reg, qword ptr gs:[0x08]
+    mov [\base + \at], \reg
+    mov \reg, qword ptr gs:[0x10]
+    mov [\base + \at + 8], \reg
+    mov \reg, qword ptr gs:[0x1478]
+    mov [\base + \at + 16], \reg
+    mov \reg32, dword ptr gs:[0x1748]
+    mov [\base + \at + 24], \last
+    .endm
+
+    .macro LOAD_TEB_STACK base, at, reg, reg32
+    mov \reg, [\base + \at]
+    mov qword ptr gs:[0x08], \reg
+    mov \reg, [\base + \at + 8]
+    mov qword ptr gs:[0x10], \reg
+    mov \reg, [\base + \at + 16]
+    mov qword ptr gs:[0x1478], \reg
+    mov \reg32, [\base + \at + 24]
+    mov dword ptr gs:[0x1748], \reg32
+    .endm
+
     .p2align 4
     .globl allocator_fiber_switch
     .def allocator_fiber_switch; .scl 2; .type 32; .endef
@@ -70,25 +96,11 @@ allocator_fiber_switch_context:
     .seh_endprologue
     stmxcsr [rsp + 160]
     fnstcw [rsp + 164]
-    mov rax, qword ptr gs:[0x08]
-    mov [rsp + 168], rax
-    mov rax, qword ptr gs:[0x10]
-    mov [rsp + 176], rax
-    mov rax, qword ptr gs:[0x1478]
-    mov [rsp + 184], rax
-    mov eax, dword ptr gs:[0x1748]
-    mov [rsp + 192], rax
+    SAVE_TEB_STACK rsp, 168, rax, eax, rax
     mov [rcx], rsp
     /* The other side's frame has the same shape, so the unwind info above stays true after the stack changes. */
     mov rsp, rdx
-    mov rax, [rsp + 168]
-    mov qword ptr gs:[0x08], rax
-    mov rax, [rsp + 176]
-    mov qword ptr gs:[0x10], rax
-    mov rax, [rsp + 184]
-    mov qword ptr gs:[0x1478], rax
-    mov eax, [rsp + 192]
-    mov dword ptr gs:[0x1748], eax
+    LOAD_TEB_STACK rsp, 168, rax, eax
     ldmxcsr [rsp + 160]
     fldcw [rsp + 164]
     movaps xmm6, [rsp]
@@ -186,23 +198,9 @@ allocator_fiber_call_on_parent_stack:
     mov rbp, rsp
     .seh_setframe rbp, 0
     .seh_endprologue
-    mov rax, qword ptr gs:[0x08]
-    mov [rbp], rax
-    mov rax, qword ptr gs:[0x10]
-    mov [rbp + 8], rax
-    mov rax, qword ptr gs:[0x1478]
-    mov [rbp + 16], rax
-    mov eax, dword ptr gs:[0x1748]
-    mov [rbp + 24], eax
+    SAVE_TEB_STACK rbp, 0, rax, eax, eax
     mov rbx, [rcx + 8]                      /* ctx->parent_sp: the driver's switch frame */
-    mov rax, [rbx + 168]
-    mov qword ptr gs:[0x08], rax
-    mov rax, [rbx + 176]
-    mov qword ptr gs:[0x10], rax
-    mov rax, [rbx + 184]
-    mov qword ptr gs:[0x1478], rax
-    mov eax, [rbx + 192]
-    mov dword ptr gs:[0x1748], eax
+    LOAD_TEB_STACK rbx, 168, rax, eax
     mov r10, [rbp + 96]                     /* status: the caller's fifth argument (40 + 16 + 40 bytes up) */
     lea rax, [rbx - 256]
     and rax, -16
@@ -211,14 +209,7 @@ allocator_fiber_call_on_parent_stack:
     mov [rsp + 32], r10
     call allocator_fiber_sync_dispatch
     mov rsp, rbp
-    mov rcx, [rbp]
-    mov qword ptr gs:[0x08], rcx
-    mov rcx, [rbp + 8]
-    mov qword ptr gs:[0x10], rcx
-    mov rcx, [rbp + 16]
-    mov qword ptr gs:[0x1478], rcx
-    mov ecx, [rbp + 24]
-    mov dword ptr gs:[0x1748], ecx
+    LOAD_TEB_STACK rbp, 0, rcx, ecx
     add rsp, 40
     pop rbx
     pop rbp
@@ -244,26 +235,12 @@ allocator_fiber_host_call_unchecked:
     mov rbp, rsp
     .seh_setframe rbp, 0
     .seh_endprologue
-    mov rax, qword ptr gs:[0x08]
-    mov [rbp], rax
-    mov rax, qword ptr gs:[0x10]
-    mov [rbp + 8], rax
-    mov rax, qword ptr gs:[0x1478]
-    mov [rbp + 16], rax
-    mov eax, dword ptr gs:[0x1748]
-    mov [rbp + 24], eax
+    SAVE_TEB_STACK rbp, 0, rax, eax, eax
     mov [rbp + 32], r8                      /* call.args */
     mov [rbp + 40], edx                     /* call.function */
     mov [rbp + 44], r9d                     /* call.arg_count */
     mov rbx, [rcx + 8]                      /* ctx->parent_sp: the driver's switch frame */
-    mov rax, [rbx + 168]
-    mov qword ptr gs:[0x08], rax
-    mov rax, [rbx + 176]
-    mov qword ptr gs:[0x10], rax
-    mov rax, [rbx + 184]
-    mov qword ptr gs:[0x1478], rax
-    mov eax, [rbx + 192]
-    mov dword ptr gs:[0x1748], eax
+    LOAD_TEB_STACK rbx, 168, rax, eax
     lea rax, [rbx - 256]
     and rax, -16
     mov rsp, rax
@@ -271,14 +248,7 @@ allocator_fiber_host_call_unchecked:
     lea rcx, [rbp + 32]
     call qword ptr [rbp + 120]              /* function: the caller's sixth argument (56 + 16 + 48 bytes up) */
     mov rsp, rbp
-    mov rcx, [rbp]
-    mov qword ptr gs:[0x08], rcx
-    mov rcx, [rbp + 8]
-    mov qword ptr gs:[0x10], rcx
-    mov rcx, [rbp + 16]
-    mov qword ptr gs:[0x1478], rcx
-    mov ecx, [rbp + 24]
-    mov dword ptr gs:[0x1748], ecx
+    LOAD_TEB_STACK rbp, 0, rcx, ecx
     mov rcx, [rbp + 112]                    /* result: the caller's fifth argument */
     test rcx, rcx
     jz 1f

@@ -48,6 +48,25 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
 
     private static PooledStack[] RentAll(StackPool pool, int count) => Enumerable.Range(0, count).Select(_ => pool.Rent()).ToArray();
 
+    /// <summary>Rents <paramref name="count"/> stacks and writes every byte of each, as a tenant that went deep would.</summary>
+    private static PooledStack[] RentWritten(StackPool pool, int count)
+    {
+        PooledStack[] stacks = RentAll(pool, count);
+        foreach (PooledStack stack in stacks)
+        {
+            FillDeep(stack);
+        }
+        return stacks;
+    }
+
+    private static void ReturnAll(StackPool pool, IEnumerable<PooledStack> stacks)
+    {
+        foreach (PooledStack stack in stacks)
+        {
+            pool.ReturnAccepted(stack);
+        }
+    }
+
     [Fact]
     public void Neighbours_returned_in_one_batch_cost_one_discard_and_read_zero_when_handed_out_again()
     {
@@ -134,16 +153,9 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
         // Windows' discard commits its whole range read-write again, which across a guard would make it usable.
         VirtualMemory.DiscardSpansGuards = false;
         using StackPool pool = Pool(keepResident: 0);
-        PooledStack[] stacks = RentAll(pool, 4);
-        foreach (PooledStack stack in stacks)
-        {
-            FillDeep(stack);
-        }
+        PooledStack[] stacks = RentWritten(pool, 4);
         Record();
-        foreach (PooledStack stack in stacks)
-        {
-            pool.ReturnAccepted(stack);
-        }
+        ReturnAll(pool, stacks);
         Assert.Equal([4 * Page, 4 * Page, 4 * Page, 4 * Page], Discards());
         VirtualMemoryFaults.Hook = null;
         Assert.All(RentAll(pool, 4), stack => Assert.True(ReadsZero(stack)));
@@ -153,16 +165,9 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
     public void With_a_kept_top_each_stack_keeps_it_zeroed_in_place_and_discards_the_deep_rest()
     {
         using StackPool pool = Pool(keepResident: Page);
-        PooledStack[] stacks = RentAll(pool, 4);
-        foreach (PooledStack stack in stacks)
-        {
-            FillDeep(stack);
-        }
+        PooledStack[] stacks = RentWritten(pool, 4);
         Record();
-        foreach (PooledStack stack in stacks)
-        {
-            pool.ReturnAccepted(stack);
-        }
+        ReturnAll(pool, stacks);
         // The kept tops lie between the discarded parts of neighbours: one call per stack, for the part below its top.
         Assert.Equal([3 * Page, 3 * Page, 3 * Page, 3 * Page], Discards());
         VirtualMemoryFaults.Hook = null;
@@ -177,15 +182,8 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
     public void With_a_kept_top_the_top_stays_resident_and_the_rest_is_given_back()
     {
         using StackPool pool = Pool(keepResident: Page);
-        PooledStack[] stacks = RentAll(pool, 4);
-        foreach (PooledStack stack in stacks)
-        {
-            FillDeep(stack);
-        }
-        foreach (PooledStack stack in stacks)
-        {
-            pool.ReturnAccepted(stack);
-        }
+        PooledStack[] stacks = RentWritten(pool, 4);
+        ReturnAll(pool, stacks);
         for (int i = 0; i < 4; i++)
         {
             Assert.Equal(Page, pool.ResidentBytes(i));
@@ -216,11 +214,7 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
     public void A_failed_coalesced_discard_leaves_the_whole_batch_pending_and_a_later_checkout_resets_it()
     {
         using StackPool pool = Pool(keepResident: 0);
-        PooledStack[] stacks = RentAll(pool, 4);
-        foreach (PooledStack stack in stacks)
-        {
-            FillDeep(stack);
-        }
+        PooledStack[] stacks = RentWritten(pool, 4);
         Record(fail: VirtualMemoryOperation.Discard);
         foreach (PooledStack stack in stacks.Take(3))
         {

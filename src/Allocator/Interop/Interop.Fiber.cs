@@ -9,9 +9,7 @@ internal static partial class Interop
     /// <remarks>
     /// Every import is an ordinary P/Invoke with a GC transition: while a fiber runs, the thread is in preemptive
     /// mode, so the GC never waits for it and never looks at the fiber stack, which only ever holds native frames.
-    /// <c>[SuppressGCTransition]</c> must never be used on a call that runs a fiber: it can run for as long as its guest
-    /// likes. The one exception is <see cref="InitCore"/>, which only writes a few words at the top of a stack (no switch,
-    /// no callback, no lock, no system call) and is paid once per fiber.
+    /// <c>[SuppressGCTransition]</c> must never be used here: a fiber can run for as long as its guest likes.
     /// </remarks>
     internal static unsafe partial class AllocatorNative
     {
@@ -36,7 +34,6 @@ internal static partial class Interop
         private static partial int LoadedAbiVersion();
 
         [LibraryImport(Library, EntryPoint = "allocator_fiber_init")]
-        [SuppressGCTransition]
         private static partial NativeFiberContext* InitCore(nint stackLimit, nuint stackSize, nint entry, nint argument);
 
         /// <summary>Runs the fiber until it makes a host call, completes, traps or finishes cancelling.</summary>

@@ -22,14 +22,22 @@ public sealed class OpenTelemetryWiringTests
 
         meters.ForceFlush();
 
-        Metric limit = Assert.Single(exported, m => m.Name == "allocator.pool.limit");
-        Assert.Equal("{slot}", limit.Unit);
-        Assert.Equal("By", Assert.Single(exported, m => m.Name == "allocator.pool.resident").Unit);
-        // Other tests' allocators report through the same process-wide meter: find ours by its stack limit of 3
-        // together with one stack in use.
-        Assert.Contains(Points(limit), p => p.Kind == "stacks" && p.Value == 3);
-        Assert.Contains(Points(Assert.Single(exported, m => m.Name == "allocator.pool.in_use")), p => p.Kind == "stacks" && p.Value >= 1);
+        // Other tests' allocators report through the same process-wide meter, and tests that hand allocators their own
+        // IMeterFactory make further meters of the same name while this runs (each its own metric stream): every stream
+        // of a name must carry its unit, and ours is found by its stack limit of 3 together with one stack in use.
+        List<Metric> limits = Named(exported, "allocator.pool.limit");
+        Assert.All(limits, m => Assert.Equal("{slot}", m.Unit));
+        Assert.All(Named(exported, "allocator.pool.resident"), m => Assert.Equal("By", m.Unit));
+        Assert.Contains(limits.SelectMany(Points), p => p.Kind == "stacks" && p.Value == 3);
+        Assert.Contains(Named(exported, "allocator.pool.in_use").SelectMany(Points), p => p.Kind == "stacks" && p.Value >= 1);
         store.ReturnStack(token);
+    }
+
+    private static List<Metric> Named(List<Metric> exported, string name)
+    {
+        List<Metric> named = exported.FindAll(m => m.Name == name);
+        Assert.NotEmpty(named);
+        return named;
     }
 
     private static List<(string? Kind, long Value)> Points(Metric metric)

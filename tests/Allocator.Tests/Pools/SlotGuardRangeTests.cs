@@ -9,9 +9,9 @@ public sealed unsafe class SlotGuardRangeTests
 {
     private static readonly nuint Page = VirtualMemory.PageSize;
 
-    private static SlotPool NewPool(nuint keep) => TestPools.Slots(SlotKind.Instance, new SlotPoolOptions
+    private static SlotPool NewPool(nuint keep, int maxSlots = 2) => TestPools.Slots(SlotKind.Instance, new SlotPoolOptions
     {
-        MaxSlots = 2,
+        MaxSlots = maxSlots,
         SlotSize = 8 * Page,
         KeepResident = keep,
         GuardRanges = [new SlotGuardRange(2 * Page, Page), new SlotGuardRange(5 * Page, 2 * Page)],
@@ -46,7 +46,9 @@ public sealed unsafe class SlotGuardRangeTests
     public void Keep_resident_reset_steps_over_guards_and_zeroes_the_rest()
     {
         // Keeping the whole slot resident means zeroing it in place: the guards inside must be skipped, not touched.
-        using SlotPool pool = NewPool(keep: 8 * Page);
+        // One slot, so the next checkout is the same one wherever the thread runs (a returned slot is parked on the
+        // core that returned it: with two, a thread that moved to the other core got the other slot, and this failed).
+        using SlotPool pool = NewPool(keep: 8 * Page, maxSlots: 1);
         PooledSlot slot = pool.Rent();
         nuint[] open = [0, 1, 3, 4, 7];
         foreach (nuint p in open)

@@ -101,6 +101,9 @@ public sealed unsafe class SlotPoolTests
     {
         using SlotPool pool = NewPool(slots: 4, batch: 4);
         PooledSlot a = pool.Rent();
+        // The other slots stay out, so the next checkout is a's wherever the thread runs (a freed slot is parked on
+        // the core that freed it; a thread that moved to another core took a cold slot instead, and this failed).
+        PooledSlot[] others = [pool.Rent(), pool.Rent(), pool.Rent()];
         new Span<byte>((void*)a.BaseAddress, 8).Fill(9);
         pool.ReturnAccepted(a);
         Assert.Equal(1, pool.GetStatistics().PendingReset);
@@ -109,6 +112,10 @@ public sealed unsafe class SlotPoolTests
         PooledSlot again = pool.Rent();
         Assert.Equal(a.Index, again.Index);
         Assert.Equal(0, ((byte*)again.BaseAddress)[0]);
+        foreach (PooledSlot other in others)
+        {
+            pool.ReturnAccepted(other);
+        }
         pool.ReturnAccepted(again);
     }
 

@@ -128,7 +128,7 @@ public sealed class EpochDeadlineTests
             Interlocked.Increment(ref callbacks);
             return FiberDeadlineUpdate.Yield(0);
         });
-        var context = new QueueingSynchronizationContext();
+        var context = new QueueingContext();
         SynchronizationContext? previous = SynchronizationContext.Current;
         SynchronizationContext.SetSynchronizationContext(context);
         try
@@ -250,34 +250,5 @@ public sealed class EpochDeadlineTests
         using Fiber fiber = Fiber.Create(store, "no-deadline", TestGuest.PollOnly, 100_000, FiberHostFunctions.Empty);
 
         Assert.Equal(0, await fiber.RunAsync());
-    }
-
-    /// <summary>Queues what is posted until the test runs it, so "the driver yielded" is observable exactly.</summary>
-    private sealed class QueueingSynchronizationContext : SynchronizationContext
-    {
-        private readonly System.Collections.Concurrent.ConcurrentQueue<(SendOrPostCallback Callback, object? State)> _queue = new();
-
-        public override void Post(SendOrPostCallback d, object? state) => _queue.Enqueue((d, state));
-
-        /// <summary>Runs queued work on this thread until <paramref name="done"/>; returns how many items ran.</summary>
-        public int RunUntil(Func<bool> done)
-        {
-            int ran = 0;
-            DateTime giveUp = DateTime.UtcNow + CancellationAssert.Timeout;
-            while (!done())
-            {
-                Assert.True(DateTime.UtcNow < giveUp, "the run never finished");
-                if (_queue.TryDequeue(out var item))
-                {
-                    item.Callback(item.State);
-                    ran++;
-                }
-                else
-                {
-                    Thread.Yield();
-                }
-            }
-            return ran;
-        }
     }
 }

@@ -5,6 +5,8 @@ namespace Allocator.Tests.Mutation;
 
 /// <summary>The map-region budget: the exact arithmetic against a given limit and count, the largest consumer named
 /// (the first of equals), and reading the limit and the count from /proc (or nothing when they cannot be read).</summary>
+// Alone: other tests map and unmap thousands of regions (guarded pools), which moves the count between two reads.
+[Collection(SerialCollection.Name)]
 public sealed class MapRegionBudgetTests : IDisposable
 {
     private const long Limit = 100_000;

@@ -237,15 +237,21 @@ public sealed class FiberUncheckedHostCallTests
         FiberHostFunctions hosts = FiberHostFunctions.From(CountEntry);
         RunCalls(store, hosts, 1000); // JIT, tiering and the Store's first fiber out of the way
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        RunCalls(store, hosts, 10);
-        long few = GC.GetAllocatedBytesForCurrentThread() - before;
-        before = GC.GetAllocatedBytesForCurrentThread();
-        RunCalls(store, hosts, 10_010);
-        long many = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The least of three windows each: a one-off allocation by the runtime in one window (seen under Wine: 112 B
+        // more in the 10-call window once) says nothing about what a call costs.
+        long few = long.MaxValue, many = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            RunCalls(store, hosts, 10);
+            few = Math.Min(few, GC.GetAllocatedBytesForCurrentThread() - before);
+            before = GC.GetAllocatedBytesForCurrentThread();
+            RunCalls(store, hosts, 10_010);
+            many = Math.Min(many, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         Assert.Equal(few, many);
-        Assert.Equal(1000 + 10 + 10_010, s_calls);
+        Assert.Equal(1000 + 3 * (10 + 10_010), s_calls);
     }
 
     private static void RunCalls(Store<int> store, FiberHostFunctions hosts, int calls)

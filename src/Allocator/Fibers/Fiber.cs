@@ -25,24 +25,101 @@ namespace Allocator.Fibers;
 /// someone else has. A guest that never polls and never calls the host cannot be interrupted.</para>
 /// <para>Thread safety: one thread at a time runs the native side; <see cref="Cancel"/> may be called from any
 /// thread and waits while guest code is on the CPU elsewhere, until the guest's next host call, poll or end.</para>
+/// <para>Once a fiber has ended and its run has returned (or it is disposed), its driver is reused by the next fiber
+/// created on the same thread; this handle then behaves as on the ended fiber for good (its final <see cref="State"/>,
+/// a second <see cref="RunAsync"/> refused, Cancel/Dispose doing nothing, a cancelled host token).</para>
 /// </remarks>
-public sealed class Fiber : IDisposable
+public sealed class Fiber : IDisposable, IStackHolder
 {
-    private readonly FiberDriver _driver;
+    // The driver is reused by later fibers (FiberDriver.Rent): this handle names one use of it by the generation in
+    // _stamp's upper bits. Every member goes to the driver only while the driver still shows that generation; the low
+    // byte is 0 while the fiber is this handle's, and 1 + the final state (+ RunBit if a run had started) once the
+    // driver has moved on. One word, so the handle is 40 bytes: the Store object and this are all a request allocates.
+    private const int StateBits = 8;
+    private const long StateMask = (1 << StateBits) - 1;
+    private const long RunBit = 0x80;
 
-    private Fiber(FiberDriver driver)
+    private readonly FiberDriver _driver;
+    private readonly string _name;
+    private long _stamp;
+
+    private Fiber(FiberDriver driver, string name)
     {
         _driver = driver;
+        _name = name;
+        _stamp = driver.Generation << StateBits;
         driver.Handle = this;
     }
 
+    /// <summary>The driver, for tests; it may serve another fiber once this one has ended.</summary>
     internal FiberDriver Driver => _driver;
 
     /// <summary>The name given at creation; it is the owner label the Store reports for the stack.</summary>
-    public string Name => _driver.Name;
+    public string Name => _name;
 
     /// <summary>Where the fiber is in its life.</summary>
-    public FiberState State => _driver.State;
+    public FiberState State
+    {
+        get
+        {
+            long generation = Volatile.Read(ref _stamp) >> StateBits;
+            if (_driver.Generation == generation)
+            {
+                FiberState state = _driver.State;
+                // Read again after the state (a volatile read): a driver reset in between shows a new generation.
+                if (_driver.Generation == generation)
+                {
+                    return state;
+                }
+            }
+            return EndedState;
+        }
+    }
+
+    private FiberState EndedState => (FiberState)((Volatile.Read(ref _stamp) & ~RunBit & StateMask) - 1);
+
+    string IStackHolder.Name => _name;
+
+    bool IStackHolder.HostCallOutlivesCancel
+    {
+        get
+        {
+            if (!TryEnter())
+            {
+                return false;
+            }
+            try
+            {
+                return _driver.HostCallOutlivesCancel;
+            }
+            finally
+            {
+                _driver.ExitHandle();
+            }
+        }
+    }
+
+    /// <summary>The host functions' token (<see cref="FiberHostCall.CancellationToken"/>). Once the driver has moved
+    /// on, the fiber is over and its token never fires again: cancelled if it ended cancelled, otherwise one that
+    /// never fires.</summary>
+    internal CancellationToken HostCancellationToken
+    {
+        get
+        {
+            if (!TryEnter())
+            {
+                return new CancellationToken(canceled: EndedState == FiberState.Cancelled);
+            }
+            try
+            {
+                return _driver.HostCancellationToken;
+            }
+            finally
+            {
+                _driver.ExitHandle();
+            }
+        }
+    }
 
     /// <summary>Creates a fiber on a stack checked out of <paramref name="store"/> under <paramref name="name"/>. The
     /// Store's Dispose unwinds it. Nothing runs until <see cref="RunAsync"/>.</summary>
@@ -62,9 +139,11 @@ public sealed class Fiber : IDisposable
         {
             throw new ArgumentException("The entry point must be the address of a native function.", nameof(entryPoint));
         }
-        var driver = new FiberDriver(name, hostFunctions);
-        var fiber = new Fiber(driver);
-        StackLease lease = store.CheckoutStackLease(name, driver);
+        FiberDriver driver = FiberDriver.Rent(name, hostFunctions);
+        var fiber = new Fiber(driver, name);
+        // The lease's holder is this handle, not the driver: the Store's Dispose and finalizer reach the fiber through
+        // a generation check, so a late one never cancels or revokes the driver's next fiber.
+        StackLease lease = store.CheckoutStackLease(name, fiber);
         driver.Start(lease, entryPoint, argument);
         return fiber;
     }
@@ -85,7 +164,23 @@ public sealed class Fiber : IDisposable
     /// one the stack has been returned when the returned task completes; the exception is a cancel during an
     /// asynchronous host call whose task still runs: then the stack (and the Store's slots) go back when that task
     /// ends.</remarks>
-    public ValueTask<long> RunAsync(CancellationToken cancellationToken = default) => _driver.RunAsync(cancellationToken);
+    public ValueTask<long> RunAsync(CancellationToken cancellationToken = default)
+    {
+        // The claim names this handle's generation: a driver that moved on refuses it, and one whose run is claimed
+        // is never moved on until that run's last touch, so the run needs no other pin.
+        if (!_driver.TryClaimRun(Volatile.Read(ref _stamp) >> StateBits, out bool moved))
+        {
+            return moved ? RunEnded()
+                : throw new InvalidOperationException($"Fiber '{_name}' is already being run; RunAsync drives a fiber once, to its end.");
+        }
+        ValueTask<long> run = _driver.RunClaimed(cancellationToken);
+        if (run.IsCompleted)
+        {
+            // The run is over and nothing else holds the driver: the next fiber on this thread takes it.
+            _driver.TryRecycle(this);
+        }
+        return run;
+    }
 
     /// <summary>Cancels the fiber; once this returns, no host function starts for it. A fiber that is not running
     /// is unwound here (the guest is told its call was cancelled and returns) and its stack returned. If guest code is
@@ -93,7 +188,21 @@ public sealed class Fiber : IDisposable
     /// If an asynchronous host function's task is running, returns at once: the guest is unwound and the stack
     /// returned when that task ends. Called from one of this fiber's own host functions, it returns at once and the
     /// guest sees the cancel as soon as that function returns.</summary>
-    public void Cancel() => _driver.Cancel();
+    public void Cancel()
+    {
+        if (!TryEnter())
+        {
+            return; // ended, and its driver moved on
+        }
+        try
+        {
+            _driver.Cancel();
+        }
+        finally
+        {
+            _driver.ExitHandle();
+        }
+    }
 
     /// <summary>Gives the fiber an epoch deadline <paramref name="ticksBeyondCurrent"/> ticks past
     /// <paramref name="epoch"/>'s current value (Wasmtime's <c>set_epoch_deadline</c>). Once the epoch reaches it, the
@@ -105,14 +214,85 @@ public sealed class Fiber : IDisposable
     public void SetEpochDeadline(FiberEpoch epoch, ulong ticksBeyondCurrent)
     {
         ArgumentNullException.ThrowIfNull(epoch);
-        _driver.SetEpochDeadline(epoch, ticksBeyondCurrent);
+        if (!TryEnter())
+        {
+            return;
+        }
+        try
+        {
+            _driver.SetEpochDeadline(epoch, ticksBeyondCurrent);
+        }
+        finally
+        {
+            _driver.ExitHandle();
+        }
     }
 
     /// <summary>Sets what happens when the epoch deadline passes (Wasmtime's epoch deadline callback): interrupt
     /// (<see cref="FiberInterruptedException"/>), continue with a new deadline, or yield asynchronously so other work
     /// runs and then continue. Null restores the default, interrupt.</summary>
-    public void SetEpochDeadlineCallback(FiberEpochDeadlineCallback? callback) => _driver.SetEpochDeadlineCallback(callback);
+    public void SetEpochDeadlineCallback(FiberEpochDeadlineCallback? callback)
+    {
+        if (!TryEnter())
+        {
+            return;
+        }
+        try
+        {
+            _driver.SetEpochDeadlineCallback(callback);
+        }
+        finally
+        {
+            _driver.ExitHandle();
+        }
+    }
 
     /// <summary>Same as <see cref="Cancel"/>: a fiber never outlives its stack.</summary>
-    public void Dispose() => _driver.Cancel();
+    public void Dispose()
+    {
+        if (_driver.Generation != Volatile.Read(ref _stamp) >> StateBits)
+        {
+            return; // the driver has moved on (generations only grow: a stale handle never becomes current again)
+        }
+        Cancel();
+        _driver.TryRecycle(this);
+    }
+
+    void IStackHolder.ReleaseStack() => Cancel();
+
+    bool IStackHolder.TryRevoke()
+    {
+        if (!TryEnter())
+        {
+            // The driver moved on, so this fiber ended and returned its lease: nothing runs on the stack for it.
+            return true;
+        }
+        try
+        {
+            return _driver.TryRevoke();
+        }
+        finally
+        {
+            _driver.ExitHandle();
+        }
+    }
+
+    /// <summary>Called by the driver before it moves on: from now on this handle answers as the ended fiber.</summary>
+    internal void Seal(FiberState finalState, bool runStarted)
+    {
+        long stamp = Volatile.Read(ref _stamp) & ~StateMask;
+        Volatile.Write(ref _stamp, stamp | (1 + (long)finalState) | (runStarted ? RunBit : 0));
+    }
+
+    /// <summary>The generation this handle names.</summary>
+    internal long Generation => Volatile.Read(ref _stamp) >> StateBits;
+
+    /// <summary>Pins the driver to this handle's fiber for one member (<see cref="FiberDriver.ExitHandle"/> ends it);
+    /// false when the driver has moved on.</summary>
+    private bool TryEnter() => _driver.TryEnterHandle(Volatile.Read(ref _stamp) >> StateBits);
+
+    /// <summary>What a run of an ended fiber whose driver moved on gives: as for the ended fiber itself.</summary>
+    private ValueTask<long> RunEnded() => (Volatile.Read(ref _stamp) & RunBit) != 0
+        ? throw new InvalidOperationException($"Fiber '{_name}' is already being run; RunAsync drives a fiber once, to its end.")
+        : ValueTask.FromException<long>(new OperationCanceledException($"Fiber '{_name}' was cancelled (Cancel, Dispose or its Store's Dispose)."));
 }

@@ -20,15 +20,35 @@ namespace Allocator.Fibers;
 /// waits while the fiber is Busy on another thread. The native host call and the driver check them before starting
 /// any host function, so once Cancel has returned, none starts for this fiber.</para>
 /// <para>Invariant: Finished ⇒ the context is closed and the lease has been returned or revoked.</para>
+/// <para>Reuse: a driver serves one fiber after another (<see cref="Rent"/>, <see cref="TryRecycle"/>), so a request
+/// allocates only its <see cref="Fiber"/> handle. Each use has a generation; a handle reaches the driver only through
+/// <see cref="TryEnterHandle"/> with its own, and the driver moves on only once it is Finished, its run has made its
+/// last touch, and no handle member is inside: it bumps the generation first and then waits for the members already
+/// in, so nothing of an old fiber (its handle, a Store's Dispose or finalizer through the lease's holder, which is the
+/// handle, a cancel racing, its run) ever reaches the next one.</para>
 /// </remarks>
-internal sealed class FiberDriver : IStackHolder
+internal sealed class FiberDriver
 {
     private const int Idle = 0;
     private const int Busy = 1;
     private const int Finished = 2;
     private const int AwaitingHost = 3;
 
+    // _run's low bits: no run yet, a run is between its start and its last touch of this driver, or that run has ended.
+    private const int NotDriven = 0;
+    private const int Driving = 1;
+    private const int Driven = 2;
+
     private static Action<FiberDriver>? s_beforeCancelSignal;
+
+    // One spare per thread, like the Store's tracker: a thread creating fibers one after another reuses one driver.
+    [ThreadStatic]
+    private static FiberDriver? t_spare;
+
+    // Which use of this driver the current handle names (only grows) and, in the low bits, its run's progress: one
+    // word, so claiming the run and moving on to the next use exclude each other in one compare-exchange.
+    private long _run;
+    private int _handleUsers;  // handle members inside (TryEnterHandle .. ExitHandle)
 
 
     private StackLease? _lease;
@@ -39,7 +59,6 @@ internal sealed class FiberDriver : IStackHolder
     private int _contextWriters;
     private int _ownership = Busy;
     private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
-    private int _driven;
     private int _cancelRequested;
     private bool _revoked;
     private FiberHostWait? _wait; // created by the first pending host call
@@ -64,9 +83,14 @@ internal sealed class FiberDriver : IStackHolder
 
     private enum HostCallback : byte { None, Ready }
 
-    public string Name { get; }
+    public string Name { get; private set; }
 
-    public FiberHostFunctions HostFunctions { get; }
+    public FiberHostFunctions HostFunctions { get; private set; }
+
+    /// <summary>Which use of this driver is current (see <see cref="Fiber"/>'s stamp).</summary>
+    public long Generation => Volatile.Read(ref _run) >> 2;
+
+    public bool IsFinished => Volatile.Read(ref _ownership) == Finished;
 
     /// <summary>The handle users hold; host calls report it as their fiber.</summary>
     public Fiber Handle { get; set; } = null!;
@@ -117,6 +141,103 @@ internal sealed class FiberDriver : IStackHolder
 
     private bool CancelRequested => Volatile.Read(ref _cancelRequested) != 0;
 
+    /// <summary>This thread's spare driver, or a new one, for a fiber about to be created.</summary>
+    public static FiberDriver Rent(string name, FiberHostFunctions hostFunctions)
+    {
+        FiberDriver? driver = t_spare;
+        if (driver is null)
+        {
+            return new FiberDriver(name, hostFunctions);
+        }
+        t_spare = null;
+        driver.Name = name;
+        driver.HostFunctions = hostFunctions;
+        driver._busyThread = Environment.CurrentManagedThreadId;
+        Debug.Assert(driver._ownership == Busy && driver.Handle is null && driver._handleUsers == 0);
+        return driver;
+    }
+
+    /// <summary>A handle member enters: true (and the driver pinned to that fiber until <see cref="ExitHandle"/>) when
+    /// <paramref name="generation"/> is still current.</summary>
+    public bool TryEnterHandle(long generation)
+    {
+        // Announce, then check: TryRecycle bumps the generation, then waits for announced members (both full fences),
+        // so either this sees the new generation or the recycle waits for this member to leave.
+        Interlocked.Increment(ref _handleUsers);
+        if (Volatile.Read(ref _run) >> 2 == generation)
+        {
+            return true;
+        }
+        Interlocked.Decrement(ref _handleUsers);
+        return false;
+    }
+
+    public void ExitHandle() => Interlocked.Decrement(ref _handleUsers);
+
+    /// <summary>Called through <paramref name="handle"/> once its fiber may be over: when the fiber is Finished, its
+    /// run has made its last touch and it was not revoked, seals the handle with the final state and makes the driver
+    /// this thread's spare. Anything else: nothing happens, and the driver is simply collected with its handle.</summary>
+    public void TryRecycle(Fiber handle)
+    {
+        // Finished is final and is read first: a run that began before the end still shows Driving after it.
+        if (Volatile.Read(ref _ownership) != Finished || _revoked || t_spare is not null)
+        {
+            return;
+        }
+        long generation = handle.Generation;
+        long run = Volatile.Read(ref _run);
+        if (run >> 2 != generation || (run & 3) == Driving)
+        {
+            return;
+        }
+        // Sealed before the bump: whoever sees the new generation reads the final state in the handle.
+        handle.Seal(_state, (run & 3) != NotDriven);
+        if (Interlocked.CompareExchange(ref _run, ((generation + 1) << 2) | NotDriven, run) != run)
+        {
+            return; // a run claimed just now, or another member of the same handle recycled it
+        }
+        SpinWait spin = default;
+        while (Volatile.Read(ref _handleUsers) != 0)
+        // Stryker disable once Block,Statement : SpinOnce only backs off; the loop leaves on the same condition without it
+        {
+            spin.SpinOnce();
+        }
+        if (_revoked)
+        {
+            return; // a finalizer's revoke (resurrection only): such a driver is never reused
+        }
+        Reset();
+        t_spare = this;
+    }
+
+    /// <summary>Forgets the ended fiber: nothing the spare holds keeps it, its Store or its host functions alive.</summary>
+    private void Reset()
+    {
+        Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0);
+        // A host function may still hold the old token: it keeps its state (and fires no more: the fiber is over).
+        _hostCancellation = null;
+        if (_wait is { } wait && (wait.State != FiberHostWait.NotWaiting || wait.Pending != default))
+        {
+            _wait = null; // never left in a state the next fiber's first wait would trip on
+        }
+        _leaseGeneration = 0;
+        _syncBinding = null;
+        _inlineFailure = null;
+        _busyThread = 0;
+        _cancelRequested = 0;
+        _callback = HostCallback.None;
+        _hostStartedInline = false;
+        _state = FiberState.Created;
+        _epoch = null;
+        _appliedEpoch = null;
+        _deadline = ulong.MaxValue;
+        _deadlineCallback = null;
+        Handle = null!;
+        Name = string.Empty;
+        HostFunctions = null!;
+        Volatile.Write(ref _ownership, Busy); // as a new driver: Start releases it
+    }
+
     private unsafe NativeFiberContext* Context => (NativeFiberContext*)Volatile.Read(ref _context);
 
     /// <summary>Takes ownership of the stack <paramref name="lease"/> names and prepares the native context.</summary>
@@ -163,12 +284,27 @@ internal sealed class FiberDriver : IStackHolder
         Release();
     }
 
-    public ValueTask<long> RunAsync(CancellationToken cancellationToken)
+    /// <summary>Claims the one run of the fiber <paramref name="generation"/> names: false with
+    /// <paramref name="moved"/> when the driver has moved on, false without it when a run was claimed before.</summary>
+    public bool TryClaimRun(long generation, out bool moved)
     {
-        if (Interlocked.Exchange(ref _driven, 1) != 0)
-        {
-            throw new InvalidOperationException($"Fiber '{Name}' is already being run; RunAsync drives a fiber once, to its end.");
-        }
+        long unclaimed = (generation << 2) | NotDriven;
+        long seen = Interlocked.CompareExchange(ref _run, (generation << 2) | Driving, unclaimed);
+        moved = seen >> 2 != generation;
+        return seen == unclaimed;
+    }
+
+    /// <summary>The run's last touch of this driver: from here on it may move on (<see cref="TryRecycle"/>).</summary>
+    private void EndRun()
+    {
+        Debug.Assert((_run & 3) == Driving, "Only the claimed run ends it, and nothing changes _run meanwhile.");
+        Volatile.Write(ref _run, (_run & ~3L) | Driven);
+    }
+
+    /// <summary>Runs the fiber; the caller has claimed the run (<see cref="TryClaimRun"/>).</summary>
+    public ValueTask<long> RunClaimed(CancellationToken cancellationToken)
+    {
+        Debug.Assert((_run & 3) == Driving);
         return cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken, StepOutcome.Start, default) : RunUntilWait();
     }
 
@@ -179,6 +315,7 @@ internal sealed class FiberDriver : IStackHolder
     {
         // As an async method's start would, undo what host functions did to the caller's execution context.
         ExecutionContext? callers = ExecutionContext.Capture();
+        bool handedOver = false;
         try
         {
             if (!TryAcquire())
@@ -188,7 +325,12 @@ internal sealed class FiberDriver : IStackHolder
             }
             nint resumeValue = 0;
             StepOutcome next = RunToWait(ref resumeValue, CancellationToken.None, out ValueTask<long> pending, out long result);
-            return next == StepOutcome.Completed ? new ValueTask<long>(result) : DriveAsync(CancellationToken.None, next, pending);
+            if (next == StepOutcome.Completed)
+            {
+                return new ValueTask<long>(result);
+            }
+            handedOver = true;
+            return DriveAsync(CancellationToken.None, next, pending);
         }
         catch (Exception ex)
         {
@@ -196,6 +338,10 @@ internal sealed class FiberDriver : IStackHolder
         }
         finally
         {
+            if (!handedOver)
+            {
+                EndRun(); // the run's last touch; DriveAsync marks its own
+            }
             if (callers is not null && ExecutionContext.Capture() != callers)
             {
                 ExecutionContext.Restore(callers);
@@ -255,9 +401,8 @@ internal sealed class FiberDriver : IStackHolder
         }
     }
 
-    void IStackHolder.ReleaseStack() => Cancel();
-
-    bool IStackHolder.TryRevoke()
+    /// <summary>The abandoned-Store finalizer, through the handle (see <see cref="IStackHolder.TryRevoke"/>).</summary>
+    public bool TryRevoke()
     {
         // AwaitingHost is revocable here because the finalizer runs only once this driver is unreachable, and a
         // pending host task references it through its continuation: that task is unreachable too, so nothing can
@@ -287,22 +432,23 @@ internal sealed class FiberDriver : IStackHolder
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<long> DriveAsync(CancellationToken cancellationToken, StepOutcome next, ValueTask<long> pending)
     {
-        if (next == StepOutcome.Start)
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                Cancel();
-                throw Cancelled(cancellationToken);
-            }
-            if (!TryAcquire())
-            {
-                WaitUntilFinished();
-                throw EndedWhileSuspended(cancellationToken);
-            }
-        }
-        CancellationTokenRegistration registration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
+        CancellationTokenRegistration registration = default;
         try
         {
+            if (next == StepOutcome.Start)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    Cancel();
+                    throw Cancelled(cancellationToken);
+                }
+                if (!TryAcquire())
+                {
+                    WaitUntilFinished();
+                    throw EndedWhileSuspended(cancellationToken);
+                }
+            }
+            registration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
             nint resumeValue = 0;
             while (true)
             {
@@ -332,7 +478,9 @@ internal sealed class FiberDriver : IStackHolder
         }
         finally
         {
+            // Dispose waits out a running callback: after it, the token never reaches this driver again.
             registration.Dispose();
+            EndRun(); // the run's last touch
         }
     }
 

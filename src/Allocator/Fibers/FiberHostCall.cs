@@ -30,7 +30,7 @@ public readonly struct FiberHostCall
     /// on to whatever it awaits: after a cancel, the fiber's stack and every slot of its Store stay checked out until
     /// the host function's task has ended (nothing is reused while it can still write to guest memory), so the sooner
     /// it ends, the sooner they go back. Created on first use.</summary>
-    public CancellationToken CancellationToken => Fiber is { } fiber ? fiber.Driver.HostCancellationToken : CancellationToken.None;
+    public CancellationToken CancellationToken => Fiber is { } fiber ? fiber.HostCancellationToken : CancellationToken.None;
 
     /// <summary>Argument <paramref name="index"/> (an <c>intptr_t</c> on the guest side).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The guest passed fewer arguments.</exception>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using Allocator.Fibers;
 using Allocator.Memory;
 using Allocator.Stores;
@@ -38,11 +37,7 @@ internal static class FiberPools
         return int.Parse(line.AsSpan("stack ".Length, line.IndexOf(':') - "stack ".Length), CultureInfo.InvariantCulture);
     }
 
-    /// <summary>What the Store sees of a fiber: the holder of its stack lease (the fiber's driver).</summary>
-    public static IStackHolder Holder(Fiber fiber)
-    {
-        FieldInfo field = typeof(Fiber).GetField("_driver", BindingFlags.Instance | BindingFlags.NonPublic)
-            ?? throw new InvalidOperationException("Fiber no longer keeps its driver in _driver");
-        return (IStackHolder)field.GetValue(fiber)!;
-    }
+    /// <summary>What the Store sees of a fiber: the holder of its stack lease (the Fiber handle, which reaches its
+    /// driver only while the driver still serves it).</summary>
+    public static IStackHolder Holder(Fiber fiber) => fiber;
 }

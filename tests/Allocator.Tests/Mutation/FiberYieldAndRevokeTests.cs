@@ -268,7 +268,7 @@ public sealed class FiberYieldAndRevokeTests
             void* memory = NativeMemory.AlignedAlloc(Size, 4096);
             try
             {
-                var lease = new StackLease(owner, 1, new PooledStack(0, 2, (nint)memory, Size), "tiny", driver);
+                var lease = new StackLease(owner, 1, new PooledStack(0, 2, (nint)memory, Size), "tiny", new StandInHolder());
 
                 ArgumentException refused = Assert.Throws<ArgumentException>(() => driver.Start(lease, TestGuest.CallLoop, 0));
 
@@ -285,6 +285,18 @@ public sealed class FiberYieldAndRevokeTests
                 NativeMemory.AlignedFree(memory);
             }
         }
+    }
+
+    /// <summary>A fiber lease needs a holder; the driver under test never asks it anything.</summary>
+    private sealed class StandInHolder : IStackHolder
+    {
+        public string Name => "tiny";
+
+        public bool HostCallOutlivesCancel => false;
+
+        public void ReleaseStack() => throw new InvalidOperationException("not used by the driver");
+
+        public bool TryRevoke() => throw new InvalidOperationException("not used by the driver");
     }
 
     private sealed class RecordingLeaseOwner : IStackLeaseOwner

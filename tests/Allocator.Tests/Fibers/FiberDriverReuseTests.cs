@@ -1,0 +1,227 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+using Allocator.Fibers;
+using Allocator.Stores;
+using Allocator.Tests.Support;
+
+namespace Allocator.Tests.Fibers;
+
+/// <summary>A fiber's driver is reused by the next fiber created on the same thread once the fiber has ended and its
+/// run has returned (or it was disposed). The old <see cref="Fiber"/> handle then answers as the ended fiber, and
+/// nothing through it (its members, the Store reaching it as its lease's holder) ever touches the next fiber; a driver
+/// something can still reach (a run in progress, a host task outliving a cancel, a revoke) is never reused.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class FiberDriverReuseTests
+{
+    private static readonly FiberHostFunctions Ready = new(_ => ValueTask.FromResult(1L)); // guest_call_loop sums the answers
+
+    [FiberFact]
+    public async Task A_completed_fiber_hands_its_driver_to_the_next_and_its_handle_keeps_the_ended_fibers_answers()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        Fiber old = Fiber.Create(store, "old", TestGuest.CallLoop, 2, Ready);
+        Assert.Equal(2, await old.RunAsync());
+        Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 3, Ready);
+        Assert.Same(old.Driver, next.Driver);
+
+        // Every member of the old handle answers as the ended fiber and leaves the next one alone.
+        Assert.Equal(FiberState.Completed, old.State);
+        Assert.Equal("old", old.Name);
+        Assert.Throws<InvalidOperationException>(() => old.RunAsync());
+        old.Cancel();
+        old.Dispose();
+        var epoch = new FiberEpoch();
+        old.SetEpochDeadline(epoch, 0); // on the next fiber this would interrupt its first host call
+        old.SetEpochDeadlineCallback(_ => throw new InvalidOperationException("the old handle's callback reached the next fiber"));
+        IStackHolder holder = FiberPools.Holder(old);
+        Assert.Equal("old", holder.Name);
+        Assert.False(holder.HostCallOutlivesCancel);
+        holder.ReleaseStack();
+        Assert.True(holder.TryRevoke()); // ended: nothing to revoke
+        Assert.False(new FiberHostCall(old, 0, default, 0).CancellationToken.IsCancellationRequested); // completed, never fires
+
+        Assert.Equal(FiberState.Created, next.State);
+        Assert.Equal(3, await next.RunAsync()); // all three calls: not cancelled, interrupted or revoked
+        Assert.Equal(FiberState.Completed, next.State);
+        Assert.Equal(FiberState.Completed, old.State);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+    }
+
+    [FiberFact]
+    public async Task A_fiber_cancelled_before_it_ran_answers_as_cancelled_once_its_driver_moved_on()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        Fiber old = Fiber.Create(store, "never-run", TestGuest.CallLoop, 1, Ready);
+        old.Dispose();
+        using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 1, Ready);
+        Assert.Same(old.Driver, next.Driver);
+
+        Assert.Equal(FiberState.Cancelled, old.State);
+        OperationCanceledException refused = await Assert.ThrowsAsync<OperationCanceledException>(() => old.RunAsync().AsTask());
+        Assert.Contains("'never-run'", refused.Message, StringComparison.Ordinal);
+        Assert.True(new FiberHostCall(old, 0, default, 0).CancellationToken.IsCancellationRequested);
+
+        Assert.Equal(1, await next.RunAsync());
+    }
+
+    [FiberFact]
+    public async Task A_trapped_fiber_keeps_its_final_state_after_its_driver_moved_on()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        Fiber old = Fiber.Create(store, "trap", TestGuest.TrapAfterCall, 7, Ready);
+        await Assert.ThrowsAsync<FiberTrapException>(() => old.RunAsync().AsTask());
+        using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 1, Ready);
+        Assert.Same(old.Driver, next.Driver);
+
+        Assert.Equal(FiberState.Trapped, old.State);
+        Assert.Equal(FiberState.Created, next.State);
+    }
+
+    [FiberFact]
+    public async Task A_run_still_on_its_async_path_keeps_its_driver_until_it_returns()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var gate = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Fiber old = Fiber.Create(store, "pending", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(gate.Task)));
+        ValueTask<long> run = old.RunAsync();
+        Assert.False(run.IsCompleted);
+        old.Dispose(); // cancels: the run gives up, the host task keeps the fiber until it ends
+        Fiber other = Fiber.Create(store, "other", TestGuest.CallLoop, 1, Ready);
+        Assert.NotSame(old.Driver, other.Driver);
+        await Assert.ThrowsAsync<OperationCanceledException>(() => run.AsTask());
+        Assert.Equal(FiberState.Cancelling, old.State);
+
+        gate.SetResult(1);
+        await WaitUntil(() => old.State == FiberState.Cancelled);
+        Assert.Equal(1, await other.RunAsync());
+        Assert.Equal(FiberState.Cancelled, old.State);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+    }
+
+    [FiberFact]
+    public void Old_handles_hammered_from_another_thread_never_reach_the_fibers_that_reuse_their_driver()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        Fiber? latest = null;
+        int passes = 0;
+        using var stop = new CancellationTokenSource();
+        var hammer = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (Volatile.Read(ref latest) is { } fiber)
+                {
+                    // The fiber this handle named has completed (or is completing): none of these may reach a later one.
+                    fiber.Cancel();
+                    fiber.Dispose();
+                    FiberPools.Holder(fiber).ReleaseStack();
+                    _ = fiber.State;
+                }
+                Interlocked.Increment(ref passes);
+            }
+        });
+        hammer.Start();
+        try
+        {
+            FiberDriver? first = null;
+            int reused = 0;
+            for (int i = 0; i < 2000; i++)
+            {
+                Fiber fiber = Fiber.Create(store, "hammered", TestGuest.CallLoop, 2, Ready);
+                first ??= fiber.Driver;
+                reused += ReferenceEquals(first, fiber.Driver) ? 1 : 0;
+                // Let the hammer act on the previous handle while this fiber, on the same driver, waits to run.
+                int seen = Volatile.Read(ref passes);
+                SpinWait.SpinUntil(() => Volatile.Read(ref passes) > seen + 1, 100);
+                ValueTask<long> run = fiber.RunAsync();
+                Assert.True(run.IsCompletedSuccessfully, $"fiber {i}: {fiber.State}");
+                Assert.Equal(2, run.Result);
+                Volatile.Write(ref latest, fiber); // handed to the hammer only once its run has returned
+            }
+            Assert.True(reused > 1000, $"only {reused} of 2000 fibers reused the driver");
+        }
+        finally
+        {
+            stop.Cancel();
+            hammer.Join();
+        }
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+    }
+
+    [FiberFact]
+    public void A_fiber_allocates_only_its_handle_in_steady_state()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        for (int i = 0; i < 50; i++)
+        {
+            RunOne(store); // warm up: JIT, tiering, this thread's spare driver
+        }
+
+        long least = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++)
+            {
+                RunOne(store);
+            }
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+
+        // The handle: object header and method table (16), driver, name, generation stamp (8 each), on 64-bit.
+        Assert.Equal(100 * 40, least);
+    }
+
+    [FiberFact]
+    public void The_spare_driver_keeps_no_abandoned_store_alive()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        WeakReference store = AbandonAfterARun(allocator);
+
+        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.False(store.IsAlive);
+        Assert.Equal(1, allocator.AbandonedStores);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference AbandonAfterARun(PoolingAllocator allocator)
+    {
+        var store = new Store<int>(allocator, 0);
+        Fiber fiber = Fiber.Create(store, "abandoned", TestGuest.CallLoop, 1, Ready);
+        Assert.Equal(1, fiber.RunAsync().Result);
+        // A second fiber left unrun holds a stack: only the finalizer gives it back.
+        _ = Fiber.Create(store, "left", TestGuest.CallLoop, 1, Ready);
+        return new WeakReference(store);
+    }
+
+    private static void RunOne(Store<int> store)
+    {
+        using Fiber fiber = Fiber.Create(store, "steady", TestGuest.CallLoop, 1, Ready);
+        ValueTask<long> run = fiber.RunAsync();
+        Assert.True(run.IsCompletedSuccessfully);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (int i = 0; i < 1000 && !condition(); i++)
+        {
+            await Task.Delay(5);
+        }
+        Assert.True(condition());
+    }
+}

@@ -39,7 +39,9 @@ public sealed class Fiber : IDisposable, IStackHolder
     private const long StateMask = (1 << StateBits) - 1;
     private const long RunBit = 0x80;
 
-    private readonly FiberDriver _driver;
+    // Null once the driver has moved on: a handle kept after its fiber ended must not keep the driver, which by then
+    // holds a later fiber's lease and so that fiber's Store (an abandoned one would never be finalized).
+    private FiberDriver? _driver;
     private readonly string _name;
     private long _stamp;
 
@@ -51,8 +53,8 @@ public sealed class Fiber : IDisposable, IStackHolder
         driver.Handle = this;
     }
 
-    /// <summary>The driver, for tests; it may serve another fiber once this one has ended.</summary>
-    internal FiberDriver Driver => _driver;
+    /// <summary>The driver, for tests; null once it has moved on to another fiber.</summary>
+    internal FiberDriver? Driver => Volatile.Read(ref _driver);
 
     /// <summary>The name given at creation; it is the owner label the Store reports for the stack.</summary>
     public string Name => _name;
@@ -63,11 +65,12 @@ public sealed class Fiber : IDisposable, IStackHolder
         get
         {
             long generation = Volatile.Read(ref _stamp) >> StateBits;
-            if (_driver.Generation == generation)
+            FiberDriver? driver = Volatile.Read(ref _driver);
+            if (driver is not null && driver.Generation == generation)
             {
-                FiberState state = _driver.State;
+                FiberState state = driver.State;
                 // Read again after the state (a volatile read): a driver reset in between shows a new generation.
-                if (_driver.Generation == generation)
+                if (driver.Generation == generation)
                 {
                     return state;
                 }
@@ -84,17 +87,17 @@ public sealed class Fiber : IDisposable, IStackHolder
     {
         get
         {
-            if (!TryEnter())
+            if (TryEnter() is not { } driver)
             {
                 return false;
             }
             try
             {
-                return _driver.HostCallOutlivesCancel;
+                return driver.HostCallOutlivesCancel;
             }
             finally
             {
-                _driver.ExitHandle();
+                driver.ExitHandle();
             }
         }
     }
@@ -106,17 +109,17 @@ public sealed class Fiber : IDisposable, IStackHolder
     {
         get
         {
-            if (!TryEnter())
+            if (TryEnter() is not { } driver)
             {
                 return new CancellationToken(canceled: EndedState == FiberState.Cancelled);
             }
             try
             {
-                return _driver.HostCancellationToken;
+                return driver.HostCancellationToken;
             }
             finally
             {
-                _driver.ExitHandle();
+                driver.ExitHandle();
             }
         }
     }
@@ -168,16 +171,18 @@ public sealed class Fiber : IDisposable, IStackHolder
     {
         // The claim names this handle's generation: a driver that moved on refuses it, and one whose run is claimed
         // is never moved on until that run's last touch, so the run needs no other pin.
-        if (!_driver.TryClaimRun(Volatile.Read(ref _stamp) >> StateBits, out bool moved))
+        FiberDriver? driver = Volatile.Read(ref _driver);
+        bool moved = true;
+        if (driver is null || !driver.TryClaimRun(Volatile.Read(ref _stamp) >> StateBits, out moved))
         {
             return moved ? RunEnded()
                 : throw new InvalidOperationException($"Fiber '{_name}' is already being run; RunAsync drives a fiber once, to its end.");
         }
-        ValueTask<long> run = _driver.RunClaimed(cancellationToken);
+        ValueTask<long> run = driver.RunClaimed(cancellationToken);
         if (run.IsCompleted)
         {
             // The run is over and nothing else holds the driver: the next fiber on this thread takes it.
-            _driver.TryRecycle(this);
+            driver.TryRecycle(this);
         }
         return run;
     }
@@ -190,17 +195,17 @@ public sealed class Fiber : IDisposable, IStackHolder
     /// guest sees the cancel as soon as that function returns.</summary>
     public void Cancel()
     {
-        if (!TryEnter())
+        if (TryEnter() is not { } driver)
         {
             return; // ended, and its driver moved on
         }
         try
         {
-            _driver.Cancel();
+            driver.Cancel();
         }
         finally
         {
-            _driver.ExitHandle();
+            driver.ExitHandle();
         }
     }
 
@@ -214,17 +219,17 @@ public sealed class Fiber : IDisposable, IStackHolder
     public void SetEpochDeadline(FiberEpoch epoch, ulong ticksBeyondCurrent)
     {
         ArgumentNullException.ThrowIfNull(epoch);
-        if (!TryEnter())
+        if (TryEnter() is not { } driver)
         {
             return;
         }
         try
         {
-            _driver.SetEpochDeadline(epoch, ticksBeyondCurrent);
+            driver.SetEpochDeadline(epoch, ticksBeyondCurrent);
         }
         finally
         {
-            _driver.ExitHandle();
+            driver.ExitHandle();
         }
     }
 
@@ -233,47 +238,48 @@ public sealed class Fiber : IDisposable, IStackHolder
     /// runs and then continue. Null restores the default, interrupt.</summary>
     public void SetEpochDeadlineCallback(FiberEpochDeadlineCallback? callback)
     {
-        if (!TryEnter())
+        if (TryEnter() is not { } driver)
         {
             return;
         }
         try
         {
-            _driver.SetEpochDeadlineCallback(callback);
+            driver.SetEpochDeadlineCallback(callback);
         }
         finally
         {
-            _driver.ExitHandle();
+            driver.ExitHandle();
         }
     }
 
     /// <summary>Same as <see cref="Cancel"/>: a fiber never outlives its stack.</summary>
     public void Dispose()
     {
-        if (_driver.Generation != Volatile.Read(ref _stamp) >> StateBits)
+        FiberDriver? driver = Volatile.Read(ref _driver);
+        if (driver is null || driver.Generation != Volatile.Read(ref _stamp) >> StateBits)
         {
             return; // the driver has moved on (generations only grow: a stale handle never becomes current again)
         }
         Cancel();
-        _driver.TryRecycle(this);
+        driver.TryRecycle(this);
     }
 
     void IStackHolder.ReleaseStack() => Cancel();
 
     bool IStackHolder.TryRevoke()
     {
-        if (!TryEnter())
+        if (TryEnter() is not { } driver)
         {
             // The driver moved on, so this fiber ended and returned its lease: nothing runs on the stack for it.
             return true;
         }
         try
         {
-            return _driver.TryRevoke();
+            return driver.TryRevoke();
         }
         finally
         {
-            _driver.ExitHandle();
+            driver.ExitHandle();
         }
     }
 
@@ -287,9 +293,16 @@ public sealed class Fiber : IDisposable, IStackHolder
     /// <summary>The generation this handle names.</summary>
     internal long Generation => Volatile.Read(ref _stamp) >> StateBits;
 
-    /// <summary>Pins the driver to this handle's fiber for one member (<see cref="FiberDriver.ExitHandle"/> ends it);
-    /// false when the driver has moved on.</summary>
-    private bool TryEnter() => _driver.TryEnterHandle(Volatile.Read(ref _stamp) >> StateBits);
+    /// <summary>Called by the driver once it has moved on (after <see cref="Seal"/>): the handle lets go of it.</summary>
+    internal void Detach() => Volatile.Write(ref _driver, null);
+
+    /// <summary>Pins the driver to this handle's fiber for one member (<see cref="FiberDriver.ExitHandle"/> ends it)
+    /// and returns it; null when the driver has moved on.</summary>
+    private FiberDriver? TryEnter()
+    {
+        FiberDriver? driver = Volatile.Read(ref _driver);
+        return driver is not null && driver.TryEnterHandle(Volatile.Read(ref _stamp) >> StateBits) ? driver : null;
+    }
 
     /// <summary>What a run of an ended fiber whose driver moved on gives: as for the ended fiber itself.</summary>
     private ValueTask<long> RunEnded() => (Volatile.Read(ref _stamp) & RunBit) != 0

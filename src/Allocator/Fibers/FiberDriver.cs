@@ -196,6 +196,7 @@ internal sealed class FiberDriver
         {
             return; // a run claimed just now, or another member of the same handle recycled it
         }
+        handle.Detach();
         SpinWait spin = default;
         while (Volatile.Read(ref _handleUsers) != 0)
         // Stryker disable once Block,Statement : SpinOnce only backs off; the loop leaves on the same condition without it

@@ -21,9 +21,11 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         Fiber old = Fiber.Create(store, "old", TestGuest.CallLoop, 2, Ready);
+        FiberDriver driver = old.Driver!;
         Assert.Equal(2, await old.RunAsync());
         Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 3, Ready);
-        Assert.Same(old.Driver, next.Driver);
+        Assert.Same(driver, next.Driver);
+        Assert.Null(old.Driver); // the ended handle let go of it
 
         // Every member of the old handle answers as the ended fiber and leaves the next one alone.
         Assert.Equal(FiberState.Completed, old.State);
@@ -55,9 +57,10 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         Fiber old = Fiber.Create(store, "never-run", TestGuest.CallLoop, 1, Ready);
+        FiberDriver driver = old.Driver!;
         old.Dispose();
         using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 1, Ready);
-        Assert.Same(old.Driver, next.Driver);
+        Assert.Same(driver, next.Driver);
 
         Assert.Equal(FiberState.Cancelled, old.State);
         OperationCanceledException refused = await Assert.ThrowsAsync<OperationCanceledException>(() => old.RunAsync().AsTask());
@@ -73,9 +76,10 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         Fiber old = Fiber.Create(store, "trap", TestGuest.TrapAfterCall, 7, Ready);
+        FiberDriver driver = old.Driver!;
         await Assert.ThrowsAsync<FiberTrapException>(() => old.RunAsync().AsTask());
         using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 1, Ready);
-        Assert.Same(old.Driver, next.Driver);
+        Assert.Same(driver, next.Driver);
 
         Assert.Equal(FiberState.Trapped, old.State);
         Assert.Equal(FiberState.Created, next.State);
@@ -196,6 +200,44 @@ public sealed class FiberDriverReuseTests
         Assert.False(store.IsAlive);
         Assert.Equal(1, allocator.AbandonedStores);
         Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+    }
+
+    [FiberFact]
+    public void A_handle_kept_after_its_fiber_ended_keeps_no_later_store_alive()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        (Fiber kept, WeakReference store) = AbandonAfterKeepingAnEndedHandle(allocator);
+
+        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        // The kept handle once named the driver that the abandoned Store's fiber reused (seen under Wine, where the test
+        // framework kept an earlier test's handle: the Store was never finalized).
+        Assert.False(store.IsAlive);
+        Assert.Equal(1, allocator.AbandonedStores);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        Assert.Equal(FiberState.Completed, kept.State);
+        Assert.Null(kept.Driver);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (Fiber Kept, WeakReference Store) AbandonAfterKeepingAnEndedHandle(PoolingAllocator allocator)
+    {
+        Fiber kept;
+        FiberDriver driver;
+        using (var done = new Store<int>(allocator, 0))
+        {
+            kept = Fiber.Create(done, "kept", TestGuest.CallLoop, 1, Ready);
+            driver = kept.Driver!;
+            Assert.Equal(1, kept.RunAsync().Result);
+        }
+        var store = new Store<int>(allocator, 0);
+        Fiber left = Fiber.Create(store, "left", TestGuest.CallLoop, 1, Ready);
+        Assert.Same(driver, left.Driver);
+        return (kept, new WeakReference(store));
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

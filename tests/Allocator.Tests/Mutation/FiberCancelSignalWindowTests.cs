@@ -75,7 +75,7 @@ public sealed class FiberCancelSignalWindowTests
     private static (bool Hooked, Task<long> Run) RunWithHook(Fiber fiber, Action inWindow)
     {
         bool hooked = false;
-        FiberDriver driver = fiber.Driver;
+        FiberDriver driver = fiber.Driver!;
         FiberDriver.BeforeCancelSignalForTest = d =>
         {
             if (ReferenceEquals(d, driver) && !hooked)

@@ -4,8 +4,8 @@ using System.Runtime.InteropServices;
 
 namespace Allocator.Fibers;
 
-/// <summary>What a fiber's native context reaches on a synchronous host call: its driver, and the arguments of the
-/// call in progress. One per fiber whose table has synchronous functions, made when the fiber starts; its handle is
+/// <summary>What a fiber's native context reaches on a synchronous host call: its functions, its handle and the
+/// arguments of the call in progress. One per fiber whose table has synchronous functions, made when the fiber starts; its handle is
 /// freed when the context closes (the driver keeps the object, which also carries a failure to rethrow).</summary>
 /// <remarks>
 /// <para>The native context holds a weak GC handle to it as <c>sync_state</c>, so a host call finds it with one load;
@@ -27,14 +27,13 @@ internal sealed class SyncHostBinding : IDisposable
 
     public SyncHostBinding(FiberDriver driver)
     {
-        Driver = driver;
+        // No reference to the driver itself: a host call kept after the fiber ended keeps this binding, and the driver
+        // by then serves a later fiber (and holds its Store). The handle lets go of the driver when it moves on.
         // Held here, not reached through the driver on every call: two dependent loads fewer per call.
         _functions = driver.HostFunctions.SynchronousTable;
         _fiber = driver.Handle;
         _handle = WeakGCHandle<SyncHostBinding>.ToIntPtr(new WeakGCHandle<SyncHostBinding>(this));
     }
-
-    public FiberDriver Driver { get; }
 
     /// <summary>What a synchronous host function threw, captured by <see cref="SyncHostCallback"/>; the driver takes
     /// it once the guest has returned and rethrows it. Kept here rather than in the driver, so a fiber without

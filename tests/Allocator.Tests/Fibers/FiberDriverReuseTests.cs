@@ -223,6 +223,49 @@ public sealed class FiberDriverReuseTests
         Assert.Null(kept.Driver);
     }
 
+    [FiberFact]
+    public void A_synchronous_call_kept_after_its_fiber_ended_keeps_no_later_store_alive()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        (FiberHostCall kept, WeakReference store) = AbandonAfterKeepingASynchronousCall(allocator);
+
+        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        // The kept call carries the ended fiber's synchronous binding, which once named the driver the abandoned
+        // Store's fiber reused (seen under Wine, where the test framework kept an earlier test's call).
+        Assert.False(store.IsAlive);
+        Assert.Equal(1, allocator.AbandonedStores);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        Assert.Equal(FiberState.Completed, kept.Fiber.State);
+        Assert.Null(kept.Fiber.Driver);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (FiberHostCall Kept, WeakReference Store) AbandonAfterKeepingASynchronousCall(PoolingAllocator allocator)
+    {
+        FiberHostCall kept = default;
+        FiberHostFunctions keeping = FiberHostFunctions.From(FiberHostEntry.Sync(call =>
+        {
+            kept = call;
+            return 1;
+        }));
+        FiberDriver driver;
+        using (var done = new Store<int>(allocator, 0))
+        {
+            Fiber fiber = Fiber.Create(done, "kept", TestGuest.CallLoop, 1, keeping);
+            driver = fiber.Driver!;
+            Assert.Equal(1, fiber.RunAsync().Result);
+        }
+        var store = new Store<int>(allocator, 0);
+        Fiber left = Fiber.Create(store, "left", TestGuest.CallLoop, 1, FiberHostFunctions.From(FiberHostEntry.Sync(_ => 1)));
+        Assert.Same(driver, left.Driver);
+        return (kept, new WeakReference(store));
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static (Fiber Kept, WeakReference Store) AbandonAfterKeepingAnEndedHandle(PoolingAllocator allocator)
     {

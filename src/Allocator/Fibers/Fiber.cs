@@ -26,8 +26,10 @@ namespace Allocator.Fibers;
 /// <para>Thread safety: one thread at a time runs the native side; <see cref="Cancel"/> may be called from any
 /// thread and waits while guest code is on the CPU elsewhere, until the guest's next host call, poll or end.</para>
 /// <para>Once a fiber has ended and its run has returned (or it is disposed), its driver is reused by the next fiber
-/// created on the same thread; this handle then behaves as on the ended fiber for good (its final <see cref="State"/>,
-/// a second <see cref="RunAsync"/> refused, Cancel/Dispose doing nothing, a cancelled host token).</para>
+/// created on the same thread, unless the run waited (for a pending host call or a yield): such a run ends inside a
+/// continuation, and the code awaiting it runs inside the driver's frames. This handle then behaves as on the ended
+/// fiber for good (its final <see cref="State"/>, a second <see cref="RunAsync"/> refused, Cancel/Dispose doing
+/// nothing, a cancelled host token) and no longer references the driver.</para>
 /// </remarks>
 public sealed class Fiber : IDisposable, IStackHolder
 {

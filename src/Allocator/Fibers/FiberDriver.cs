@@ -25,7 +25,10 @@ namespace Allocator.Fibers;
 /// <see cref="TryEnterHandle"/> with its own, and the driver moves on only once it is Finished, its run has made its
 /// last touch, and no handle member is inside: it bumps the generation first and then waits for the members already
 /// in, so nothing of an old fiber (its handle, a Store's Dispose or finalizer through the lease's holder, which is the
-/// handle, a cancel racing, its run) ever reaches the next one.</para>
+/// handle, a cancel racing, its run) ever reaches the next one. Nothing kept after a fiber ended may keep its driver
+/// reachable either, since the driver then holds a later fiber's lease and so that fiber's Store: the handle lets go
+/// of the driver when it moves on, the synchronous binding holds no driver, and a driver whose run waited is never
+/// reused, because the code awaiting that run runs inside this driver's frames (see <c>_waited</c>).</para>
 /// </remarks>
 internal sealed class FiberDriver
 {
@@ -61,6 +64,11 @@ internal sealed class FiberDriver
     private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
     private int _cancelRequested;
     private bool _revoked;
+    // The run waited (a pending host call or a yield): it then ends inside a continuation (the host task's end, the
+    // scheduler), and the caller's code awaiting the run runs inline inside this driver's frames, which keep it
+    // reachable until that code returns. Such a driver is never reused: if that code abandoned a Store whose fiber
+    // reused it, the frames below would keep that Store alive and its finalizer would never run.
+    private bool _waited;
     private FiberHostWait? _wait; // created by the first pending host call
     // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
     // left a pending task in _wait.Pending for the driver to wait for.
@@ -180,7 +188,7 @@ internal sealed class FiberDriver
     public void TryRecycle(Fiber handle)
     {
         // Finished is final and is read first: a run that began before the end still shows Driving after it.
-        if (Volatile.Read(ref _ownership) != Finished || _revoked || t_spare is not null)
+        if (Volatile.Read(ref _ownership) != Finished || _revoked || _waited || t_spare is not null)
         {
             return;
         }
@@ -214,7 +222,7 @@ internal sealed class FiberDriver
     /// <summary>Forgets the ended fiber: nothing the spare holds keeps it, its Store or its host functions alive.</summary>
     private void Reset()
     {
-        Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0);
+        Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0 && !_waited);
         // A host function may still hold the old token: it keeps its state (and fires no more: the fiber is over).
         _hostCancellation = null;
         if (_wait is { } wait && (wait.State != FiberHostWait.NotWaiting || wait.Pending != default))
@@ -457,6 +465,7 @@ internal sealed class FiberDriver
                 {
                     case StepOutcome.Yield:
                         // Let other work run; meanwhile the fiber is Idle, so Cancel may unwind it.
+                        _waited = true;
                         Release();
                         await Task.Yield();
                         if (!TryAcquire())
@@ -467,6 +476,7 @@ internal sealed class FiberDriver
                         resumeValue = 0;
                         break;
                     case StepOutcome.HostCall:
+                        _waited = true;
                         resumeValue = AfterHostWait(await WaitForHostOrCancel(pending).ConfigureAwait(false), cancellationToken);
                         break;
                 }

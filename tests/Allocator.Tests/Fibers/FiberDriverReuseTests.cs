@@ -266,6 +266,64 @@ public sealed class FiberDriverReuseTests
         return (kept, new WeakReference(store));
     }
 
+    [FiberFact]
+    public void Code_awaiting_a_run_that_waited_runs_inside_its_driver_and_an_abandoned_store_there_is_still_finalized()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var host = new TaskCompletionSource<long>(); // continuations inline: the run goes on inside SetResult
+        Fiber waited = Fiber.Create(store, "waited", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
+        FiberDriver driver = waited.Driver!;
+        ValueTask<long> run = waited.RunAsync();
+        Assert.False(run.IsCompleted);
+        bool? finalized = null;
+        bool? reused = null;
+        long result = 0;
+        ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter = run.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() =>
+        {
+            result = awaiter.GetResult();
+            // This runs inside the host task's SetResult, under the driver's own frames (its continuation on the host
+            // task and its run's state machine), as code after `await fiber.RunAsync()` does. Under Wine the test
+            // framework ran whole later tests here.
+            waited.Dispose();
+            WeakReference abandoned = AbandonStore(allocator, driver, out bool tookIt);
+            reused = tookIt;
+            for (int i = 0; i < 50 && (abandoned.IsAlive || allocator.AbandonedStores == 0); i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+            finalized = !abandoned.IsAlive && allocator.AbandonedStores == 1;
+        });
+
+        // A task's continuations run inline only where no SynchronizationContext is set (the test runner sets one).
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            host.SetResult(1);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+
+        Assert.Equal(1, result);
+        Assert.True(finalized);
+        Assert.False(reused); // the driver whose frames are below is not handed to the next fiber
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference AbandonStore(PoolingAllocator allocator, FiberDriver previous, out bool reused)
+    {
+        var store = new Store<int>(allocator, 0);
+        Fiber left = Fiber.Create(store, "left", TestGuest.CallLoop, 1, Ready);
+        reused = ReferenceEquals(left.Driver, previous);
+        return new WeakReference(store);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static (Fiber Kept, WeakReference Store) AbandonAfterKeepingAnEndedHandle(PoolingAllocator allocator)
     {

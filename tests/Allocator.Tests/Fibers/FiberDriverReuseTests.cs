@@ -191,15 +191,7 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         WeakReference store = AbandonAfterARun(allocator);
 
-        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-
-        Assert.False(store.IsAlive);
-        Assert.Equal(1, allocator.AbandonedStores);
-        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        AssertFinalized(allocator, store);
     }
 
     [FiberFact]
@@ -208,17 +200,10 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         (Fiber kept, WeakReference store) = AbandonAfterKeepingAnEndedHandle(allocator);
 
-        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
 
         // The kept handle once named the driver that the abandoned Store's fiber reused (seen under Wine, where the test
         // framework kept an earlier test's handle: the Store was never finalized).
-        Assert.False(store.IsAlive);
-        Assert.Equal(1, allocator.AbandonedStores);
-        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        AssertFinalized(allocator, store);
         Assert.Equal(FiberState.Completed, kept.State);
         Assert.Null(kept.Driver);
     }
@@ -229,17 +214,10 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         (FiberHostCall kept, WeakReference store) = AbandonAfterKeepingASynchronousCall(allocator);
 
-        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
 
         // The kept call carries the ended fiber's synchronous binding, which once named the driver the abandoned
         // Store's fiber reused (seen under Wine, where the test framework kept an earlier test's call).
-        Assert.False(store.IsAlive);
-        Assert.Equal(1, allocator.AbandonedStores);
-        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+        AssertFinalized(allocator, store);
         Assert.Equal(FiberState.Completed, kept.Fiber.State);
         Assert.Null(kept.Fiber.Driver);
     }
@@ -289,12 +267,7 @@ public sealed class FiberDriverReuseTests
             waited.Dispose();
             WeakReference abandoned = AbandonStore(allocator, driver, out bool tookIt);
             reused = tookIt;
-            for (int i = 0; i < 50 && (abandoned.IsAlive || allocator.AbandonedStores == 0); i++)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-            finalized = !abandoned.IsAlive && allocator.AbandonedStores == 1;
+            finalized = CollectAbandoned(allocator, abandoned);
         });
 
         // A task's continuations run inline only where no SynchronizationContext is set (the test runner sets one).
@@ -350,6 +323,24 @@ public sealed class FiberDriverReuseTests
         // A second fiber left unrun holds a stack: only the finalizer gives it back.
         _ = Fiber.Create(store, "left", TestGuest.CallLoop, 1, Ready);
         return new WeakReference(store);
+    }
+
+    /// <summary>Collects until the abandoned <paramref name="store"/> is gone and its finalizer has counted it (at most 50
+    /// rounds); true when both happened.</summary>
+    private static bool CollectAbandoned(PoolingAllocator allocator, WeakReference store)
+    {
+        for (int i = 0; i < 50 && (store.IsAlive || allocator.AbandonedStores == 0); i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        return !store.IsAlive && allocator.AbandonedStores == 1;
+    }
+
+    private static void AssertFinalized(PoolingAllocator allocator, WeakReference store)
+    {
+        Assert.True(CollectAbandoned(allocator, store), "the abandoned Store was not finalized");
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
     }
 
     private static void RunOne(Store<int> store)

@@ -477,7 +477,7 @@ internal sealed class FiberDriver
                         break;
                     case StepOutcome.HostCall:
                         _waited = true;
-                        resumeValue = AfterHostWait(await WaitForHostOrCancel(pending).ConfigureAwait(false), cancellationToken);
+                        resumeValue = AfterHostWait(await WaitForHostOrCancel(pending), cancellationToken);
                         break;
                 }
                 next = RunToWait(ref resumeValue, cancellationToken, out pending, out long result);
@@ -562,7 +562,7 @@ internal sealed class FiberDriver
     /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: true when the host
     /// task ended first, false when a cancel (or the Store's finalizer) did. Ownership goes to AwaitingHost for the
     /// wait, so nothing else resumes the fiber while the host task may still write to guest memory.</summary>
-    private ValueTask<bool> WaitForHostOrCancel(ValueTask<long> pending)
+    private FiberHostWait WaitForHostOrCancel(ValueTask<long> pending)
     {
         FiberHostWait wait = WaitState();
         Debug.Assert(Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref wait.State) == FiberHostWait.NotWaiting);
@@ -582,7 +582,7 @@ internal sealed class FiberDriver
         {
             TryWakeForCancel();
         }
-        return new ValueTask<bool>(wait, wait.Core.Version);
+        return wait;
     }
 
     /// <summary>With ownership held: the wait state, created by this fiber's first pending host call.</summary>

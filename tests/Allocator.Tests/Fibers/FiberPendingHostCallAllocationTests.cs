@@ -60,7 +60,7 @@ public sealed class FiberPendingHostCallAllocationTests
 
     /// <summary>One host call at a time, pending until <see cref="TryComplete"/>; answers 1, 2, 3, ... Reused for every
     /// call, so it allocates nothing itself.</summary>
-    private sealed class ReusablePendingSource : IValueTaskSource<long>
+    internal sealed class ReusablePendingSource : IValueTaskSource<long>
     {
         private ManualResetValueTaskSourceCore<long> _core;
         private bool _outstanding;

@@ -19,8 +19,14 @@ public sealed class FiberPendingHostCallAllocationTests
         FiberHostFunctions host = new(source.Answer);
         RunPending(store, host, source, 50); // warm up: JIT, tiering, the pooled state machine
 
-        long few = AllocatedBy(() => RunPending(store, host, source, 10));
-        long many = AllocatedBy(() => RunPending(store, host, source, 1010));
+        // The least of three windows each: a one-off allocation by the runtime in one window (seen under Wine: 112 B
+        // once) says nothing about what a call costs. A per-call cost shows in every window, 1000 times over.
+        long few = long.MaxValue, many = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            few = Math.Min(few, AllocatedBy(() => RunPending(store, host, source, 10)));
+            many = Math.Min(many, AllocatedBy(() => RunPending(store, host, source, 1010)));
+        }
 
         Assert.Equal(0, many - few);
     }

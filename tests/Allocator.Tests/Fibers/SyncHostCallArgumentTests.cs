@@ -128,8 +128,14 @@ public sealed class SyncHostCallArgumentTests
         FiberHostFunctions hosts = FiberHostFunctions.From(FiberHostEntry.Sync(static call => call[0] * 7 + call[1]));
         RunCalls(store, hosts, 1000); // JIT, tiering and the Store's first fiber out of the way
 
-        long few = AllocatedBy(() => RunCalls(store, hosts, 10));
-        long many = AllocatedBy(() => RunCalls(store, hosts, 10_010));
+        // The least of three windows each: a one-off allocation by the runtime in one window (seen under Wine: 112 B
+        // more in the 10-call window once) says nothing about what a call costs.
+        long few = long.MaxValue, many = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            few = Math.Min(few, AllocatedBy(() => RunCalls(store, hosts, 10)));
+            many = Math.Min(many, AllocatedBy(() => RunCalls(store, hosts, 10_010)));
+        }
 
         Assert.Equal(few, many);
     }

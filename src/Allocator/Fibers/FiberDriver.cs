@@ -438,7 +438,11 @@ internal sealed class FiberDriver
 
     /// <summary>Drives the fiber from <paramref name="next"/>: <see cref="StepOutcome.Start"/> (from the beginning), or,
     /// ownership held, the wait <see cref="RunUntilWait"/> stopped at (a yield, or <paramref name="pending"/>).</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    /// <remarks>Not a pooled state machine: a run that waited ends inside its host task's completion, so the code
+    /// awaiting it runs inline below this method's frame; a pooled box goes back to the pool as that code reads the
+    /// result, and the next run that waits there takes the same box while the old frame still holds it, which kept
+    /// that run's fiber and its Store reachable until the outer code returned (an abandoned Store was not finalized,
+    /// seen under Wine, where xunit v3 runs later tests in such a chain). One box per run that waits, none per call.</remarks>
     private async ValueTask<long> DriveAsync(CancellationToken cancellationToken, StepOutcome next, ValueTask<long> pending)
     {
         CancellationTokenRegistration registration = default;

@@ -270,22 +270,67 @@ public sealed class FiberDriverReuseTests
             finalized = CollectAbandoned(allocator, abandoned);
         });
 
-        // A task's continuations run inline only where no SynchronizationContext is set (the test runner sets one).
-        SynchronizationContext? context = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(null);
-        try
-        {
-            host.SetResult(1);
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(context);
-        }
+        CompleteInline(host, 1);
 
         Assert.Equal(1, result);
         Assert.True(finalized);
         Assert.False(reused); // the driver whose frames are below is not handed to the next fiber
         Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+    }
+
+    [FiberFact]
+    public void A_fiber_that_waits_inside_code_awaiting_a_waited_run_keeps_no_abandoned_store_alive()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var host = new TaskCompletionSource<long>(); // continuations inline: the run goes on inside SetResult
+        Fiber first = Fiber.Create(store, "first", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
+        ValueTask<long> run = first.RunAsync();
+        Assert.False(run.IsCompleted);
+        bool? finalized = null;
+        long result = 0;
+        ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter = run.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() =>
+        {
+            // Below here: the first run's state machine, which reading its result just released. A pooled one went
+            // back to its pool right there, the next run that waits took it, and the frame below kept that run's fiber
+            // and Store alive (seen under Wine, where xunit v3 ran later tests in such a chain).
+            result = awaiter.GetResult();
+            WeakReference abandoned = AbandonWaitingFiber(allocator);
+            finalized = CollectAbandoned(allocator, abandoned);
+        });
+
+        CompleteInline(host, 1);
+
+        Assert.Equal(1, result);
+        Assert.True(finalized);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().InUse);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference AbandonWaitingFiber(PoolingAllocator allocator)
+    {
+        var store = new Store<int>(allocator, 0);
+        var never = new TaskCompletionSource<long>();
+        Fiber fiber = Fiber.Create(store, "waiting", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(never.Task)));
+        Assert.False(fiber.RunAsync().IsCompleted); // its run waits, for ever
+        return new WeakReference(store);
+    }
+
+    /// <summary>Completes <paramref name="host"/> with no SynchronizationContext set, so its continuations run inline
+    /// (the test runner sets one, under which a task's continuations are posted instead).</summary>
+    private static void CompleteInline(TaskCompletionSource<long> host, long value)
+    {
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            host.SetResult(value);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -13,8 +13,8 @@ namespace Allocator.Fibers;
 /// builder hands a struct awaiter (ValueTaskAwaiter, ConfiguredValueTaskAwaiter) to the runtime's
 /// <c>AsyncTaskMethodBuilder.AwaitUnsafeOnCompleted</c>, which boxes it on win-x64 with .NET 10.0.12 (32 B per await,
 /// measured under Wine also in a plain async method without fibers; 0 B on linux-x64; dotnet/runtime#130185). A class
-/// awaiter takes the builder's plain path, <c>UnsafeOnCompleted(box.MoveNextAction)</c>, whose delegate the pooled
-/// state machine box keeps. No synchronization context is captured (as ConfigureAwait(false) did).</para>
+/// awaiter takes the builder's plain path, <c>UnsafeOnCompleted(box.MoveNextAction)</c>, whose delegate the state
+/// machine box keeps. No synchronization context is captured (as ConfigureAwait(false) did).</para>
 /// </remarks>
 internal sealed class FiberHostWait(Action onHostEnded) : ICriticalNotifyCompletion
 {
@@ -48,8 +48,8 @@ internal sealed class FiberHostWait(Action onHostEnded) : ICriticalNotifyComplet
     {
         bool hostWon = Core.GetResult(Core.Version);
         // Reset at once, not at the next wait: the reset drops the awaiting continuation, whose target is the run's
-        // pooled state machine box. Once the run ends, that box drives some other fiber's run; a reference kept here
-        // kept that fiber (and its Store) alive as long as this one, so an abandoned Store was never finalized.
+        // state machine box. (When that box was pooled, it drove some other fiber's run once this one ended, and a
+        // reference kept here kept that fiber and its Store alive: an abandoned Store was never finalized.)
         Core.Reset();
         return hostWon;
     }

@@ -26,9 +26,9 @@ namespace Allocator.Fibers;
 /// <para>Thread safety: one thread at a time runs the native side; <see cref="Cancel"/> may be called from any
 /// thread and waits while guest code is on the CPU elsewhere, until the guest's next host call, poll or end.</para>
 /// <para>Once a fiber has ended and its run has returned (or it is disposed), its driver is reused by the next fiber
-/// created on the same thread, unless the run waited (for a pending host call or a yield): such a run ends inside a
-/// continuation, and the code awaiting it runs inside the driver's frames. This handle then behaves as on the ended
-/// fiber for good (its final <see cref="State"/>, a second <see cref="RunAsync"/> refused, Cancel/Dispose doing
+/// created on the same thread (not while code awaiting its run runs inline inside the driver's frames, as after a
+/// pending host call that ended inside its task's completion). This handle then behaves as on the ended fiber for
+/// good (its final <see cref="State"/>, a second <see cref="RunAsync"/> refused, Cancel/Dispose doing
 /// nothing, a cancelled host token) and no longer references the driver.</para>
 /// </remarks>
 public sealed class Fiber : IDisposable, IStackHolder
@@ -180,13 +180,7 @@ public sealed class Fiber : IDisposable, IStackHolder
             return moved ? RunEnded()
                 : throw new InvalidOperationException($"Fiber '{_name}' is already being run; RunAsync drives a fiber once, to its end.");
         }
-        ValueTask<long> run = driver.RunClaimed(cancellationToken);
-        if (run.IsCompleted)
-        {
-            // The run is over and nothing else holds the driver: the next fiber on this thread takes it.
-            driver.TryRecycle(this);
-        }
-        return run;
+        return driver.RunClaimed(this, cancellationToken);
     }
 
     /// <summary>Cancels the fiber; once this returns, no host function starts for it. A fiber that is not running

@@ -27,8 +27,8 @@ namespace Allocator.Fibers;
 /// in, so nothing of an old fiber (its handle, a Store's Dispose or finalizer through the lease's holder, which is the
 /// handle, a cancel racing, its run) ever reaches the next one. Nothing kept after a fiber ended may keep its driver
 /// reachable either, since the driver then holds a later fiber's lease and so that fiber's Store: the handle lets go
-/// of the driver when it moves on, the synchronous binding holds no driver, and a driver whose run waited is never
-/// reused, because the code awaiting that run runs inside this driver's frames (see <c>_waited</c>).</para>
+/// of the driver when it moves on, the synchronous binding holds no driver, and a driver is
+/// not reused while code awaiting its run runs inside its frames (see <c>t_completing</c>).</para>
 /// </remarks>
 internal sealed class FiberDriver
 {
@@ -48,6 +48,16 @@ internal sealed class FiberDriver
     [ThreadStatic]
     private static FiberDriver? t_spare;
 
+    // The driver whose run is completing on this thread from inside its own frames. A run that waited ends inside a
+    // continuation (the host task's end, the scheduler), and the code awaiting the run then runs inline, below this
+    // driver's frames (its continuation on the host task, its run's state machine), which keep the driver reachable
+    // until that code returns. The driver is not reused while that is so: if that code abandoned a Store whose fiber
+    // reused it, the frames would keep the Store alive and its finalizer would never run. Set before the run's result
+    // is published; OnHostEnded, the usual start of such a chain, restores what it found once the chain returns (a
+    // chain started by the scheduler leaves it set, which only costs this driver's reuse on this thread).
+    [ThreadStatic]
+    private static FiberDriver? t_completing;
+
     // Which use of this driver the current handle names (only grows) and, in the low bits, its run's progress: one
     // word, so claiming the run and moving on to the next use exclude each other in one compare-exchange.
     private long _run;
@@ -64,11 +74,6 @@ internal sealed class FiberDriver
     private int _busyThread = Environment.CurrentManagedThreadId; // read only while _ownership is Busy
     private int _cancelRequested;
     private bool _revoked;
-    // The run waited (a pending host call or a yield): it then ends inside a continuation (the host task's end, the
-    // scheduler), and the caller's code awaiting the run runs inline inside this driver's frames, which keep it
-    // reachable until that code returns. Such a driver is never reused: if that code abandoned a Store whose fiber
-    // reused it, the frames below would keep that Store alive and its finalizer would never run.
-    private bool _waited;
     private FiberHostWait? _wait; // created by the first pending host call
     // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
     // left a pending task in _wait.Pending for the driver to wait for.
@@ -188,7 +193,7 @@ internal sealed class FiberDriver
     public void TryRecycle(Fiber handle)
     {
         // Finished is final and is read first: a run that began before the end still shows Driving after it.
-        if (Volatile.Read(ref _ownership) != Finished || _revoked || _waited || t_spare is not null)
+        if (Volatile.Read(ref _ownership) != Finished || _revoked || t_completing == this || t_spare is not null)
         {
             return;
         }
@@ -222,7 +227,7 @@ internal sealed class FiberDriver
     /// <summary>Forgets the ended fiber: nothing the spare holds keeps it, its Store or its host functions alive.</summary>
     private void Reset()
     {
-        Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0 && !_waited);
+        Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0);
         // A host function may still hold the old token: it keeps its state (and fires no more: the fiber is over).
         _hostCancellation = null;
         if (_wait is { } wait && (wait.State != FiberHostWait.NotWaiting || wait.Pending != default))
@@ -311,10 +316,19 @@ internal sealed class FiberDriver
     }
 
     /// <summary>Runs the fiber; the caller has claimed the run (<see cref="TryClaimRun"/>).</summary>
-    public ValueTask<long> RunClaimed(CancellationToken cancellationToken)
+    public ValueTask<long> RunClaimed(Fiber handle, CancellationToken cancellationToken)
     {
         Debug.Assert((_run & 3) == Driving);
-        return cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken, StepOutcome.Start, default) : RunUntilWait();
+        FiberDriver? outer = t_completing;
+        ValueTask<long> run = cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken, StepOutcome.Start, default) : RunUntilWait();
+        if (run.IsCompleted)
+        {
+            // Ended before anyone could await it: no caller code ran below this driver's frames. The next fiber on
+            // this thread takes the driver.
+            t_completing = outer;
+            TryRecycle(handle);
+        }
+        return run;
     }
 
     /// <summary>A run without a token, on the caller's stack until the guest ends or must wait (a pending host task,
@@ -469,7 +483,6 @@ internal sealed class FiberDriver
                 {
                     case StepOutcome.Yield:
                         // Let other work run; meanwhile the fiber is Idle, so Cancel may unwind it.
-                        _waited = true;
                         Release();
                         await Task.Yield();
                         if (!TryAcquire())
@@ -480,7 +493,6 @@ internal sealed class FiberDriver
                         resumeValue = 0;
                         break;
                     case StepOutcome.HostCall:
-                        _waited = true;
                         resumeValue = AfterHostWait(await WaitForHostOrCancel(pending), cancellationToken);
                         break;
                 }
@@ -495,6 +507,7 @@ internal sealed class FiberDriver
         {
             // Dispose waits out a running callback: after it, the token never reaches this driver again.
             registration.Dispose();
+            t_completing = this; // the result is published next, and the code awaiting it may run right there
             EndRun(); // the run's last touch
         }
     }
@@ -640,7 +653,9 @@ internal sealed class FiberDriver
         if (seen == FiberHostWait.Waiting)
         {
             wait.Core.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
+            FiberDriver? outer = t_completing;
             wait.Core.SetResult(true);
+            t_completing = outer; // whatever ran inline has returned: none of it is below this driver's frames any more
             return;
         }
         Debug.Assert(seen == FiberHostWait.CancelWon, "A wait ends once: by the host task's end or by a cancel.");

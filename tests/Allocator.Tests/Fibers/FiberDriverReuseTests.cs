@@ -264,6 +264,14 @@ public sealed class FiberDriverReuseTests
             // This runs inside the host task's SetResult, under the driver's own frames (its continuation on the host
             // task and its run's state machine), as code after `await fiber.RunAsync()` does. Under Wine the test
             // framework ran whole later tests here.
+            // Another fiber's run that waits and ends in here (its own chain, nested in this one) must not make this
+            // driver look free. (Not disposed here: its driver would fill this thread's spare slot and hide a wrong
+            // answer for this one.)
+            var innerHost = new TaskCompletionSource<long>();
+            Fiber inner = Fiber.Create(store, "inner", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(innerHost.Task)));
+            ValueTask<long> innerRun = inner.RunAsync();
+            innerHost.SetResult(1); // no SynchronizationContext in here: the inner run ends inline
+            innerRun.GetAwaiter().GetResult();
             waited.Dispose();
             WeakReference abandoned = AbandonStore(allocator, driver, out bool tookIt);
             reused = tookIt;
@@ -331,6 +339,27 @@ public sealed class FiberDriverReuseTests
         {
             SynchronizationContext.SetSynchronizationContext(context);
         }
+    }
+
+    [FiberFact]
+    public void A_run_that_waited_and_was_polled_to_its_end_hands_its_driver_to_the_next_fiber()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var host = new TaskCompletionSource<long>();
+        Fiber waited = Fiber.Create(store, "waited", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
+        FiberDriver driver = waited.Driver!;
+        ValueTask<long> run = waited.RunAsync();
+        Assert.False(run.IsCompleted);
+        CompleteInline(host, 1); // the run ends inline, with nobody awaiting it
+        Assert.True(run.IsCompletedSuccessfully);
+        Assert.Equal(1, run.Result);
+        waited.Dispose(); // outside the run's frames: the driver moves on
+
+        using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 1, Ready);
+        Assert.Same(driver, next.Driver);
+        Assert.Equal(1, next.RunAsync().Result);
+        Assert.Equal(FiberState.Completed, waited.State);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

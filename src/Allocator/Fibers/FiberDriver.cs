@@ -27,8 +27,8 @@ namespace Allocator.Fibers;
 /// in, so nothing of an old fiber (its handle, a Store's Dispose or finalizer through the lease's holder, which is the
 /// handle, a cancel racing, its run) ever reaches the next one. Nothing kept after a fiber ended may keep its driver
 /// reachable either, since the driver then holds a later fiber's lease and so that fiber's Store: the handle lets go
-/// of the driver when it moves on, the synchronous binding holds no driver, and a driver is
-/// not reused while code awaiting its run runs inside its frames (see <c>t_completing</c>).</para>
+/// of the driver when it moves on, the synchronous binding holds no driver, and a driver is not reused while code
+/// awaiting its run runs inside its frames (see <c>t_completing</c>).</para>
 /// </remarks>
 internal sealed class FiberDriver
 {
@@ -102,8 +102,6 @@ internal sealed class FiberDriver
 
     /// <summary>Which use of this driver is current (see <see cref="Fiber"/>'s stamp).</summary>
     public long Generation => Volatile.Read(ref _run) >> 2;
-
-    public bool IsFinished => Volatile.Read(ref _ownership) == Finished;
 
     /// <summary>The handle users hold; host calls report it as their fiber.</summary>
     public Fiber Handle { get; set; } = null!;

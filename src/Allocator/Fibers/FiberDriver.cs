@@ -1042,7 +1042,11 @@ internal sealed class FiberDriver
             // The final state only once the stack is back: whoever sees the fiber ended also sees its stack returned
             // (and a deferred return counted).
             _state = finalState;
-            Interlocked.Exchange(ref _ownership, Finished);
+            // A release store, not an exchange: while Busy, only the owner (this thread) writes the word (every
+            // other writer compare-exchanges from Idle or AwaitingHost and fails), so there is no race to win; and
+            // nothing after this point reads a word another thread wrote before reading this one (Cancel and the
+            // recycle only wait to see Finished, after the stores above, which the release orders before it).
+            Volatile.Write(ref _ownership, Finished);
         }
     }
 

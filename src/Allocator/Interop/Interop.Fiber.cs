@@ -7,9 +7,10 @@ internal static partial class Interop
 {
     /// <summary>Imports of libAllocatorNative's fiber API (<c>src/Native/fiber.h</c>).</summary>
     /// <remarks>
-    /// Every import is an ordinary P/Invoke with a GC transition: while a fiber runs, the thread is in preemptive
-    /// mode, so the GC never waits for it and never looks at the fiber stack, which only ever holds native frames.
-    /// <c>[SuppressGCTransition]</c> must never be used here: a fiber can run for as long as its guest likes.
+    /// Every import that can run guest code (<see cref="Resume"/>) is an ordinary P/Invoke with a GC transition:
+    /// while a fiber runs, the thread is in preemptive mode, so the GC never waits for it and never looks at the fiber
+    /// stack, which only ever holds native frames. <c>[SuppressGCTransition]</c> must never be used there: a fiber can
+    /// run for as long as its guest likes. The one exception is <see cref="Init"/>, which runs no guest code.
     /// </remarks>
     internal static unsafe partial class AllocatorNative
     {
@@ -33,7 +34,11 @@ internal static partial class Interop
         [LibraryImport(Library, EntryPoint = "allocator_fiber_abi_version")]
         private static partial int LoadedAbiVersion();
 
+        // No GC transition: allocator_fiber_init only writes the context and the entry frame at the top of the stack
+        // (a few dozen stores, no lock, no call out, no guest code), which is what SuppressGCTransition is for; the
+        // transition cost about as much as the init itself, once per fiber.
         [LibraryImport(Library, EntryPoint = "allocator_fiber_init")]
+        [SuppressGCTransition]
         private static partial NativeFiberContext* InitCore(nint stackLimit, nuint stackSize, nint entry, nint argument);
 
         /// <summary>Runs the fiber until it makes a host call, completes, traps or finishes cancelling.</summary>

@@ -529,7 +529,8 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         ShelfOf(lease.ForFiber).Put(stack.Index, lease);
         try
         {
-            return Allocator.Stacks.Return(stack);
+            // Held: this Store returns a checkout once, under its lock, and no other Store has it (see ReturnHeld).
+            return Allocator.Stacks.ReturnHeld(stack);
         }
         // Stryker disable once Block : an emptied block returns default, which is the null this block returns.
         catch (VirtualMemoryException)

@@ -125,4 +125,45 @@ public sealed class StackPoolHotPathTests
         Assert.Equal(1001, pool.TotalCheckouts);
         Assert.Equal(2000, pool.RefusedReturns);
     }
+
+    [Fact]
+    public void A_held_return_frees_the_stack_once_and_refuses_what_a_claimed_return_refuses()
+    {
+        // ReturnHeld (the Store's path) claims the slot with a plain store instead of a compare-and-swap: it must still
+        // leave the word exactly where Return would, so the next checkout, stale copies and a second return all see
+        // the same state as after a claimed return.
+        using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page });
+        PooledStack first = pool.Rent();
+        Assert.Null(pool.ReturnHeld(first));
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, pool.ReturnHeld(first));
+        Assert.Equal(InvalidTokenReason.AlreadyReturned, pool.Return(first));
+
+        PooledStack next = pool.Rent();
+        Assert.Equal(first.Generation + 2, next.Generation);
+        Assert.Equal(InvalidTokenReason.Stale, pool.ReturnHeld(first));
+        Assert.Equal(1, pool.InUse);
+        Assert.Null(pool.ReturnHeld(next));
+        Assert.Equal(0, pool.InUse);
+        Assert.Equal(3, pool.RefusedReturns);
+        Assert.Equal(2, pool.TotalCheckouts);
+    }
+
+    [Fact]
+    public void A_held_return_with_zeroing_queues_the_reset_before_the_stack_is_free()
+    {
+        using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page, ZeroOnReturn = true, KeepResident = Page });
+        PooledStack stack = pool.Rent();
+        unsafe
+        {
+            *(long*)(stack.Bottom + (nint)(stack.Size - 8)) = 0x5EC12E7;
+        }
+        Assert.Null(pool.ReturnHeld(stack));
+        PooledStack again = pool.Rent();
+        unsafe
+        {
+            Assert.Equal(0, *(long*)(again.Bottom + (nint)(again.Size - 8)));
+        }
+        Assert.Null(pool.ReturnHeld(again));
+    }
 }

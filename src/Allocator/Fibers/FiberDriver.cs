@@ -257,16 +257,18 @@ internal sealed class FiberDriver
     {
         _lease = lease;
         _leaseGeneration = lease.Generation;
-        NativeFiberContext* context;
         try
         {
-            context = Interop.AllocatorNative.Init(lease.Stack.Bottom, lease.Stack.Size, entryPoint, argument);
+            Interop.AllocatorNative.EnsureAbi();
         }
         catch
         {
             Finish(FiberState.Faulted);
             throw;
         }
+        // Outside the try: there the JIT inlines the (transition-free) P/Invoke instead of calling a stub, once per
+        // fiber; after EnsureAbi the import is bound, so nothing here can throw.
+        NativeFiberContext* context = Interop.AllocatorNative.InitChecked(lease.Stack.Bottom, lease.Stack.Size, entryPoint, argument);
         if (context == null)
         {
             Finish(FiberState.Faulted);

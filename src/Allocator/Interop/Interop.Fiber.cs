@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Allocator.Fibers;
 
@@ -53,16 +55,37 @@ internal static partial class Interop
             return InitCore(stackLimit, stackSize, entry, argument);
         }
 
-        private static void EnsureAbi()
+        /// <summary><see cref="Init"/> for a caller that has run <see cref="EnsureAbi"/>: then the import is bound
+        /// and nothing in here can throw, so it may be called outside a try block, where the JIT inlines it (inside
+        /// one a P/Invoke goes through a stub call).</summary>
+        public static NativeFiberContext* InitChecked(nint stackLimit, nuint stackSize, nint entry, nint argument)
         {
-            if (Volatile.Read(ref s_abiChecked) != 0)
+            Debug.Assert(Volatile.Read(ref s_abiChecked) != 0, "EnsureAbi first.");
+            return InitCore(stackLimit, stackSize, entry, argument);
+        }
+
+        /// <summary>Checks the loaded library's ABI on the first call; throws what <see cref="Init"/> documents.</summary>
+        public static void EnsureAbi()
+        {
+            if (Volatile.Read(ref s_abiChecked) == 0)
             {
-                return;
+                CheckAbi();
             }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static void CheckAbi()
+        {
             int loaded;
             try
             {
                 loaded = AbiVersionForTest is { } answer ? answer() : LoadedAbiVersion();
+                if (loaded == AbiVersion)
+                {
+                    // Binds the init import now (a null stack is refused without touching memory), so that
+                    // InitChecked cannot fail to bind later, outside its caller's try block.
+                    _ = InitCore(0, 0, 0, 0);
+                }
             }
             catch (DllNotFoundException ex)
             {

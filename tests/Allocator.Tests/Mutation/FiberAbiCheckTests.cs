@@ -1,3 +1,4 @@
+using Allocator.Fibers;
 using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Mutation;
@@ -53,5 +54,23 @@ public sealed unsafe class FiberAbiCheckTests : IDisposable
         Assert.Same(missing, refused.InnerException);
         Assert.Equal("Fibers need libAllocatorNative (built for linux-x64 from src/Native), which was not found next to the application: " +
             "no libAllocatorNative.so here", refused.Message);
+    }
+
+    [FiberFact]
+    public void A_fiber_refused_for_its_ABI_gives_its_stack_back_and_the_next_one_runs()
+    {
+        // Start checks the ABI in a try block of its own and then calls init outside it (so the JIT inlines it): a
+        // refusal must still return the stack, and once the library is accepted init is bound and cannot throw.
+        using PoolingAllocator allocator = Fibers.FiberPools.Allocator(stacks: 1);
+        using var store = new Store<int>(allocator, 0);
+        Interop.AllocatorNative.AbiVersionForTest = () => Interop.AllocatorNative.AbiVersion + 1;
+        Assert.Throws<InvalidOperationException>(() => Fiber.Create(store, "refused", Fibers.TestGuest.CallLoop, 1, FiberHostFunctions.Empty));
+        Assert.Equal(0, store.StacksCheckedOut);
+        Assert.Equal(0, allocator.Stacks.InUse);
+
+        Interop.AllocatorNative.AbiVersionForTest = null;
+        using Fiber fiber = Fiber.Create(store, "accepted", Fibers.TestGuest.CallLoop, 0, FiberHostFunctions.Empty);
+        Assert.Equal(0, fiber.RunAsync().AsTask().GetAwaiter().GetResult());
+        Assert.Equal(0, allocator.Stacks.InUse);
     }
 }

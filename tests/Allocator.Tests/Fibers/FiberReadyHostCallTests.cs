@@ -32,6 +32,41 @@ public sealed class FiberReadyHostCallTests
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 
+    [FiberTheory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(FiberHostCall.MaxArguments)]
+    public async Task A_call_answered_inside_the_resume_sees_exactly_the_guests_arguments_and_keeps_them_after_it_returns(int count)
+    {
+        // The callback builds the call straight from the guest's words (no intermediate copy): every argument the
+        // guest passed must arrive, none beyond its count, and the copy must outlive the guest's frame.
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        FiberHostCall kept = default;
+        Fiber fiber = Fiber.Create(store, "arguments", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 0, argumentCount: count),
+            FiberHostFunctions.From(FiberHostEntry.Async(call =>
+            {
+                kept = call;
+                long sum = 0;
+                for (int i = 0; i < call.ArgumentCount; i++)
+                {
+                    sum += call[i];
+                }
+                return new ValueTask<long>(sum);
+            })));
+
+        Assert.Equal(count * (count + 1) / 2, await fiber.RunAsync());
+        Assert.Equal(count, kept.ArgumentCount);
+        Assert.Equal(0, kept.Function);
+        Assert.Same(fiber, kept.Fiber);
+        for (int i = 0; i < count; i++)
+        {
+            Assert.Equal(i + 1, kept[i]); // read after the guest's frame is gone: the call holds its own copy
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => kept[count]);
+    }
+
     [FiberFact]
     public async Task A_host_task_started_inline_that_is_pending_after_its_own_cancel_keeps_the_stack_until_it_ends()
     {

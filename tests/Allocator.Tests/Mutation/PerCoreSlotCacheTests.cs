@@ -23,6 +23,21 @@ public sealed partial class PerCoreSlotCacheTests
         Assert.False(cache.TrySteal(out _));
     }
 
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(3, 4)]
+    [InlineData(6, 8)]
+    [InlineData(64, 64)]
+    [InlineData(200, 256)]
+    [InlineData(1000, 256)]
+    [InlineData(0, 1)]
+    public void Cells_are_a_power_of_two_covering_the_cores_up_to_256(int processors, int cells)
+    {
+        // A core picks its cell with a mask (cell count - 1), which covers every cell only for a power of two.
+        Assert.Equal(cells, PerCoreSlotCache.CellCount(processors));
+    }
+
     [LinuxFact]
     public void A_pinned_thread_takes_back_what_it_parked_and_its_cell_holds_one()
     {

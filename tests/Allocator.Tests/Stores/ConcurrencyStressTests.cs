@@ -125,4 +125,44 @@ public sealed class ConcurrencyStressTests
         Assert.Equal(0, pool.InUse);
         Assert.Equal(3, Enumerable.Range(0, 3).Select(_ => pool.Rent().Index).Distinct().Count());
     }
+
+    [Fact]
+    public void Threads_racing_to_return_one_raw_token_through_the_Store_free_its_stack_once()
+    {
+        // The Store's return reaches the pool through ReturnHeld, a plain store where Return has a compare-and-swap:
+        // that is sound only because the Store lets one return of a checkout through (its lock, the lease's
+        // generation). If two got through, the stack would be freed twice and two later checkouts would share it.
+        using PoolingAllocator allocator = new(new PoolingAllocatorOptions
+        {
+            Stacks = new StackPoolOptions { MaxStacks = 2, StackSize = 4 * VirtualMemory.PageSize },
+            Instances = new SlotPoolOptions { MaxSlots = 1 },
+            Memories = new SlotPoolOptions { MaxSlots = 1 },
+            CacheStackInStore = false,
+        });
+        using var store = new Store<int>(allocator, 0);
+        int accepted = 0;
+        using var start = new Barrier(2);
+        for (int i = 0; i < 2_000; i++)
+        {
+            StackToken token = store.CheckoutStack("raced");
+            void Return()
+            {
+                start.SignalAndWait();
+                if (store.TryReturnStack(token))
+                {
+                    Interlocked.Increment(ref accepted);
+                }
+            }
+            Parallel.Invoke(Return, Return);
+            Assert.Equal(i + 1, accepted);
+            Assert.Equal(0, allocator.Stacks.InUse);
+        }
+        Assert.Equal(0, allocator.Stacks.RefusedReturns); // every second return was refused by the Store, before the pool
+        StackToken a = store.CheckoutStack("a");
+        StackToken b = store.CheckoutStack("b");
+        Assert.NotEqual(store.GetStackBounds(a), store.GetStackBounds(b));
+        Assert.Throws<PoolExhaustedException>(() => store.CheckoutStack("c"));
+        store.ReturnStack(a);
+        store.ReturnStack(b);
+    }
 }

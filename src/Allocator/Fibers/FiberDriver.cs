@@ -11,10 +11,12 @@ namespace Allocator.Fibers;
 /// stack's holder.</summary>
 /// <remarks>
 /// <para>An ownership word guards the native context: nobody uses it (Idle), one thread does (Busy), a pending
-/// asynchronous host task holds it (AwaitingHost), or it is gone for good (Finished). Only the thread that moved it to
+/// asynchronous host task holds it while the run waits for it (AwaitingHost) or after a cancel ended that wait
+/// (AwaitingHostAbandoned), or it is gone for good (Finished). The wait's outcome lives in the same word, so the host
+/// task's end takes the fiber back in one compare-exchange and a cancel or revoke ends the wait in one. Only the thread that moved it to
 /// Busy may resume the fiber, and only the move to Finished returns the stack, so the stack goes back exactly once and
 /// never while anything can resume on it. A host function starts only while its driver is Busy, and AwaitingHost is
-/// left only by the task's own completion: the stack (and, through the Store, every slot) stays out while the host
+/// left only by the task's own completion (or a finalizer's revoke): the stack (and, through the Store, every slot) stays out while the host
 /// task can still write to guest memory.</para>
 /// <para>Cancelling is a flag plus the native word <c>cancel_requested</c>: <see cref="Cancel"/> sets both and then
 /// waits while the fiber is Busy on another thread. The native host call and the driver check them before starting
@@ -30,12 +32,13 @@ namespace Allocator.Fibers;
 /// of the driver when it moves on, the synchronous binding holds no driver, and a driver is not reused while code
 /// awaiting its run runs inside its frames (see <c>t_completing</c>).</para>
 /// </remarks>
-internal sealed class FiberDriver
+internal sealed class FiberDriver : IValueTaskSource<long>
 {
     private const int Idle = 0;
     private const int Busy = 1;
     private const int Finished = 2;
     private const int AwaitingHost = 3;
+    private const int AwaitingHostAbandoned = 4;
 
     // _run's low bits: no run yet, a run is between its start and its last touch of this driver, or that run has ended.
     private const int NotDriven = 0;
@@ -75,6 +78,12 @@ internal sealed class FiberDriver
     private int _cancelRequested;
     private bool _revoked;
     private FiberHostWait? _wait; // created by the first pending host call
+    // A run without a token that had to wait is this driver's value task (see ContinueRun): its result, the execution
+    // context its wait began in, and that it runs this way (read by a cancel's wake).
+    private ManualResetValueTaskSourceCore<long> _runCore;
+    private ExecutionContext? _runContext;
+    private bool _chained;
+    private Action? _afterYield; // the chained run's continuation after Task.Yield, created by its first yield
     // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
     // left a pending task in _wait.Pending for the driver to wait for.
     private HostCallback _callback;
@@ -119,7 +128,7 @@ internal sealed class FiberDriver
     }
 
     /// <summary>True while the fiber is cancelled but an asynchronous host function's task still holds it.</summary>
-    public bool HostCallOutlivesCancel => CancelRequested && Volatile.Read(ref _ownership) == AwaitingHost;
+    public bool HostCallOutlivesCancel => CancelRequested && Volatile.Read(ref _ownership) is AwaitingHost or AwaitingHostAbandoned;
 
     /// <summary>Fires when the fiber is cancelled (its run's token, <see cref="Cancel"/>, Dispose or its Store's
     /// Dispose); created on first use, so host functions that never look at it cost nothing.</summary>
@@ -228,10 +237,13 @@ internal sealed class FiberDriver
         Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0);
         // A host function may still hold the old token: it keeps its state (and fires no more: the fiber is over).
         _hostCancellation = null;
-        if (_wait is { } wait && (wait.State != FiberHostWait.NotWaiting || wait.Pending != default))
+        if (_wait is { } wait && (wait.Pending != default || wait.Core.GetStatus(wait.Core.Version) != ValueTaskSourceStatus.Pending))
         {
             _wait = null; // never left in a state the next fiber's first wait would trip on
         }
+        // A chained run's result was consumed before its driver could move on (GetResult), which reset the core.
+        Debug.Assert(_runCore.GetStatus(_runCore.Version) == ValueTaskSourceStatus.Pending && _runContext is null);
+        _chained = false;
         _leaseGeneration = 0;
         _syncBinding = null;
         _inlineFailure = null;
@@ -320,7 +332,7 @@ internal sealed class FiberDriver
     {
         Debug.Assert((_run & 3) == Driving);
         FiberDriver? outer = t_completing;
-        ValueTask<long> run = cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken, StepOutcome.Start, default) : RunUntilWait();
+        ValueTask<long> run = cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken) : RunUntilWait();
         if (run.IsCompleted)
         {
             // Ended before anyone could await it: no caller code ran below this driver's frames. The next fiber on
@@ -332,8 +344,9 @@ internal sealed class FiberDriver
     }
 
     /// <summary>A run without a token, on the caller's stack until the guest ends or must wait (a pending host task,
-    /// a yield): only then does the async method take over, so a run whose host calls all answer at once rents no
-    /// state machine and completes synchronously. (A token needs the async method's registration from the start.)</summary>
+    /// a yield), so a run whose host calls all answer at once completes synchronously. From its first wait on, the
+    /// run is this driver's value task and whoever ends a wait goes on with it (<see cref="ContinueRun"/>): no async
+    /// state machine, no box. (A token needs the async method's registration from the start: see DriveAsync.)</summary>
     private ValueTask<long> RunUntilWait()
     {
         // As an async method's start would, undo what host functions did to the caller's execution context.
@@ -352,8 +365,12 @@ internal sealed class FiberDriver
             {
                 return new ValueTask<long>(result);
             }
+            // From here the run is this driver's value task, and whoever ends a wait goes on with it (ContinueRun).
             handedOver = true;
-            return DriveAsync(CancellationToken.None, next, pending);
+            _chained = true;
+            var run = new ValueTask<long>(this, _runCore.Version);
+            WaitChained(next, pending);
+            return run;
         }
         catch (Exception ex)
         {
@@ -401,6 +418,7 @@ internal sealed class FiberDriver
             {
                 case Finished:
                 case AwaitingHost:
+                case AwaitingHostAbandoned:
                     return;
                 case Idle:
                     if (TryAcquire())
@@ -430,51 +448,58 @@ internal sealed class FiberDriver
         // AwaitingHost is revocable here because the finalizer runs only once this driver is unreachable, and a
         // pending host task references it through its continuation: that task is unreachable too, so nothing can
         // ever complete it or run on its behalf. (A task that can still end keeps the Store alive until it does.)
-        int seen = Interlocked.CompareExchange(ref _ownership, Finished, Idle);
+        int seen = Volatile.Read(ref _ownership);
+        while (true)
+        {
+            if (seen == Busy)
+            {
+                return false;
+            }
+            if (seen == Finished)
+            {
+                return true;
+            }
+            int found = Interlocked.CompareExchange(ref _ownership, Finished, seen);
+            if (found == seen)
+            {
+                break;
+            }
+            seen = found;
+        }
+        CloseContext();
+        _revoked = true;
+        _lease = null;
+        _state = FiberState.Cancelled;
         if (seen == AwaitingHost)
         {
-            seen = Interlocked.CompareExchange(ref _ownership, Finished, AwaitingHost);
-        }
-        if (seen == Busy)
-        {
-            return false;
-        }
-        if (seen is Idle or AwaitingHost)
-        {
-            CloseContext();
-            _revoked = true;
-            _lease = null;
-            _state = FiberState.Cancelled;
-            TryWakeForCancel(); // a resurrected run waiting on its host call wakes up
+            WakeRun(); // a resurrected run waiting on its host call wakes up (after AwaitingHostAbandoned it has)
         }
         return true;
     }
 
-    /// <summary>Drives the fiber from <paramref name="next"/>: <see cref="StepOutcome.Start"/> (from the beginning), or,
-    /// ownership held, the wait <see cref="RunUntilWait"/> stopped at (a yield, or <paramref name="pending"/>).</summary>
+    /// <summary>Drives a run with a token from its start to its end: the token's registration cancels the fiber.</summary>
     /// <remarks>Not a pooled state machine: a run that waited ends inside its host task's completion, so the code
     /// awaiting it runs inline below this method's frame; a pooled box goes back to the pool as that code reads the
     /// result, and the next run that waits there takes the same box while the old frame still holds it, which kept
     /// that run's fiber and its Store reachable until the outer code returned (an abandoned Store was not finalized,
     /// seen under Wine, where xunit v3 runs later tests in such a chain). One box per run that waits, none per call.</remarks>
-    private async ValueTask<long> DriveAsync(CancellationToken cancellationToken, StepOutcome next, ValueTask<long> pending)
+    private async ValueTask<long> DriveAsync(CancellationToken cancellationToken)
     {
         CancellationTokenRegistration registration = default;
         try
         {
-            if (next == StepOutcome.Start)
+            if (cancellationToken.IsCancellationRequested)
             {
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    Cancel();
-                    throw Cancelled(cancellationToken);
-                }
-                if (!TryAcquire())
-                {
-                    WaitUntilFinished();
-                    throw EndedWhileSuspended(cancellationToken);
-                }
+                Cancel();
+                throw Cancelled(cancellationToken);
             }
+            if (!TryAcquire())
+            {
+                WaitUntilFinished();
+                throw EndedWhileSuspended(cancellationToken);
+            }
+            StepOutcome next = StepOutcome.Start;
+            ValueTask<long> pending = default;
             registration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
             nint resumeValue = 0;
             while (true)
@@ -576,30 +601,37 @@ internal sealed class FiberDriver
         }
     }
 
-    /// <summary>Waits for a host call that did not complete at once, but no longer than a cancel: true when the host
-    /// task ended first, false when a cancel (or the Store's finalizer) did. Ownership goes to AwaitingHost for the
-    /// wait, so nothing else resumes the fiber while the host task may still write to guest memory.</summary>
+    /// <summary>With ownership held, for a run with a token (the async method): publishes the wait for a host call that
+    /// did not complete at once. The returned wait completes with true when the host task ended it (the fiber is Busy
+    /// again, taken back by <see cref="OnHostEnded"/>), false when a cancel or the Store's finalizer did.</summary>
     private FiberHostWait WaitForHostOrCancel(ValueTask<long> pending)
     {
         FiberHostWait wait = WaitState();
-        Debug.Assert(Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref wait.State) == FiberHostWait.NotWaiting);
         Debug.Assert(wait.Core.GetStatus(wait.Core.Version) == ValueTaskSourceStatus.Pending, "The last wait was consumed (GetResult resets it).");
+        PublishWait(wait, pending);
+        return wait;
+    }
+
+    /// <summary>With ownership held: hands the fiber to the pending host task (AwaitingHost), so nothing else resumes it
+    /// while the task may still write to guest memory, and registers the one continuation that ends the wait.</summary>
+    private void PublishWait(FiberHostWait wait, ValueTask<long> pending)
+    {
+        Debug.Assert(Volatile.Read(ref _ownership) == Busy);
         _state = FiberState.Suspended;
         wait.Pending = pending;
-        // A full fence: RequestCancel sets its flag, then looks here (and finds _wait published, or it finds nothing
-        // waiting and the check below finds its flag).
-        Interlocked.Exchange(ref wait.State, FiberHostWait.Waiting);
         Volatile.Write(ref _busyThread, 0);
-        Volatile.Write(ref _ownership, AwaitingHost);
-        // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it ends the wait, or,
-        // when a cancel ended it first, the fiber (EndAfterHost).
+        // A full fence: RequestCancel sets its flag, then tries to end the wait (and finds it published, or it finds
+        // nothing waiting and the check below finds its flag).
+        Interlocked.Exchange(ref _ownership, AwaitingHost);
+        // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it goes on with the
+        // run or, when a cancel ended the wait first, ends the fiber. It may run on another thread from here on, so
+        // nothing below touches more than the ownership word.
         pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(wait.OnHostEnded);
         s_beforeCancelSignal?.Invoke(this);
-        if (CancelRequested || Volatile.Read(ref _ownership) == Finished)
+        if (CancelRequested)
         {
             TryWakeForCancel();
         }
-        return wait;
     }
 
     /// <summary>With ownership held: the wait state, created by this fiber's first pending host call.</summary>
@@ -614,9 +646,9 @@ internal sealed class FiberDriver
         return wait;
     }
 
-    /// <summary>The run's side after the wait: the host call's result when the host task won; otherwise the run gives
-    /// up, and the host task keeps the fiber (its stack and the Store's slots) until it ends, when the guest is unwound
-    /// and everything goes back (<see cref="EndAfterHost"/>).</summary>
+    /// <summary>A run with a token, after its wait: the host call's result when the host task won (and took the fiber
+    /// back); otherwise the run gives up, and the host task keeps the fiber (its stack and the Store's slots) until it
+    /// ends, when the guest is unwound and everything goes back (<see cref="EndAfterHost"/>).</summary>
     private nint AfterHostWait(bool hostWon, CancellationToken cancellationToken)
     {
         if (!hostWon)
@@ -625,14 +657,9 @@ internal sealed class FiberDriver
             // and the state reads Cancelling from the cancel until that end anyway.
             throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer, or cancelled
         }
-        ValueTask<long> completed = TakePendingHost();
-        Volatile.Write(ref _wait!.State, FiberHostWait.NotWaiting);
-        if (Volatile.Read(ref _ownership) == Finished || !TakeBackFromHost())
-        {
-            _ = TryObserve(completed);
-            throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer
-        }
-        return HostResult(completed, cancellationToken);
+        // The await goes on on another thread than the one that took the fiber back if the task ended before it.
+        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
+        return HostResult(TakePendingHost(), cancellationToken);
     }
 
     /// <summary>The host call's value task, forgotten here once it has ended: a pooled value task source goes on to
@@ -645,50 +672,75 @@ internal sealed class FiberDriver
         return pending;
     }
 
-    /// <summary>The host task's continuation: ends the run's wait, or, when a cancel ended it first, the fiber.</summary>
+    /// <summary>The host task's continuation, on the thread that ended it: takes the fiber back in one
+    /// compare-exchange. If the run still waited, it goes on right here (a run without a token, see
+    /// <see cref="ContinueRun"/>) or its await completes inline (a run with a token); if a cancel ended the wait
+    /// first, the fiber ends; after a finalizer's revoke, only the outcome is observed.</summary>
     private void OnHostEnded()
     {
-        FiberHostWait wait = _wait!;
-        int seen = Interlocked.CompareExchange(ref wait.State, FiberHostWait.HostWon, FiberHostWait.Waiting);
-        if (seen == FiberHostWait.Waiting)
+        int seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost);
+        if (seen == AwaitingHost)
         {
+            Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
+            _state = FiberState.Running;
+            if (_chained)
+            {
+                ContinueRun(afterHostCall: true);
+                return;
+            }
+            FiberHostWait wait = _wait!;
             wait.Core.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
             FiberDriver? outer = t_completing;
             wait.Core.SetResult(true);
             t_completing = outer; // whatever ran inline has returned: none of it is below this driver's frames any more
             return;
         }
-        Debug.Assert(seen == FiberHostWait.CancelWon, "A wait ends once: by the host task's end or by a cancel.");
-        if (seen == FiberHostWait.CancelWon)
+        if (seen == AwaitingHostAbandoned && Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHostAbandoned) == AwaitingHostAbandoned)
         {
-            Volatile.Write(ref wait.State, FiberHostWait.NotWaiting);
+            Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
             EndAfterHost();
+            return;
         }
+        Debug.Assert(_revoked, "Only the host task's end or the finalizer's revoke leaves AwaitingHost(Abandoned).");
+        _ = TryObserve(TakePendingHost()); // revoked by the Store's finalizer: its context is gone and must not be touched
     }
 
-    /// <summary>Ends a run's wait for its host task because of a cancel; false when the host task ended it first.</summary>
+    /// <summary>Ends a run's wait for its host task because of a cancel; false when nothing waits, or the host task
+    /// ended the wait first.</summary>
     private bool TryWakeForCancel()
     {
-        FiberHostWait? wait = Volatile.Read(ref _wait);
-        if (wait is null || Interlocked.CompareExchange(ref wait.State, FiberHostWait.CancelWon, FiberHostWait.Waiting) != FiberHostWait.Waiting)
+        if (Volatile.Read(ref _ownership) != AwaitingHost
+            || Interlocked.CompareExchange(ref _ownership, AwaitingHostAbandoned, AwaitingHost) != AwaitingHost)
         {
-            return false; // nothing waits, or the host task ended the wait first
+            return false;
         }
-        // Cancel must not run the run's continuation (or user code after it) inline.
-        wait.Core.RunContinuationsAsynchronously = true;
-        wait.Core.SetResult(false);
+        WakeRun();
         return true;
     }
 
-    /// <summary>The host task a cancelled run gave up on has ended: now nothing can write to the guest's memory on
-    /// its behalf, so the guest is told its call was cancelled, unwinds, and the stack goes back (a deferred return).</summary>
+    /// <summary>A cancel or revoke has ended the run's wait (it won the ownership word): the run gives up, and none of
+    /// the code awaiting it runs inline here (Cancel must not run user code).</summary>
+    private void WakeRun()
+    {
+        if (_chained)
+        {
+            _runContext = null;
+            _runCore.RunContinuationsAsynchronously = true;
+            _runCore.SetException(EndedWhileSuspended(CancellationToken.None));
+            return;
+        }
+        FiberHostWait wait = _wait!;
+        wait.Core.RunContinuationsAsynchronously = true;
+        wait.Core.SetResult(false);
+    }
+
+    /// <summary>With ownership held (taken back from the host task): the host task a cancelled run gave up on has
+    /// ended, so nothing can write to the guest's memory on its behalf any more. The guest is told its call was
+    /// cancelled, unwinds, and the stack goes back (a deferred return).</summary>
     private void EndAfterHost()
     {
         _ = TryObserve(TakePendingHost()); // observed: nobody awaits a task the run gave up on
-        if (TakeBackFromHost())
-        {
-            UnwindOwned(FiberState.Cancelled, deferred: true);
-        }
+        UnwindOwned(FiberState.Cancelled, deferred: true);
     }
 
     /// <summary>Reads a completed host call's outcome once (as a value task source requires), ignoring a failure.</summary>
@@ -705,19 +757,130 @@ internal sealed class FiberDriver
         }
     }
 
-    /// <summary>The host task has ended: AwaitingHost to Busy. False only for a fiber revoked by its Store's
-    /// finalizer, which a task can outlive only through resurrection; its context is gone and must not be touched.</summary>
-    private bool TakeBackFromHost()
+    /// <summary>With ownership held, for a run without a token once a wait has ended, on the thread that ended it (the
+    /// host task's completion, or the scheduler after a yield): the run goes on to its next wait or its end. No state
+    /// machine sits between the host task and the guest: a pending call costs one continuation, as Wasmtime's next
+    /// poll does. The run's value task is this driver (<see cref="IValueTaskSource{TResult}.GetResult"/>).</summary>
+    /// <remarks>Runs in the execution context its wait began in, as an await would, and leaves the thread in the one
+    /// it found. The driver is not reused while code awaiting the run runs inline below this frame
+    /// (<c>t_completing</c>, set by <see cref="CompleteRun"/>).</remarks>
+    private void ContinueRun(bool afterHostCall)
     {
-        if (Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost) != AwaitingHost)
+        ExecutionContext? found = ExecutionContext.Capture();
+        ExecutionContext? run = _runContext;
+        if (run is not null && run != found)
         {
-            Debug.Assert(_revoked, "Only the host task's end or the finalizer's revoke leaves AwaitingHost.");
-            return false;
+            ExecutionContext.Restore(run);
         }
-        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
-        _state = FiberState.Running;
-        return true;
+        FiberDriver? outer = t_completing;
+        try
+        {
+            StepOutcome next;
+            ValueTask<long> pending;
+            long result;
+            try
+            {
+                nint resumeValue = afterHostCall ? HostResult(TakePendingHost(), CancellationToken.None) : 0;
+                next = RunToWait(ref resumeValue, CancellationToken.None, out pending, out result);
+            }
+            catch (Exception ex)
+            {
+                CompleteRun(0, ex);
+                return;
+            }
+            if (next == StepOutcome.Completed)
+            {
+                CompleteRun(result, null);
+            }
+            else
+            {
+                WaitChained(next, pending);
+            }
+        }
+        finally
+        {
+            t_completing = outer; // whatever ran inline has returned: none of it is below this driver's frames any more
+            if (found is not null && ExecutionContext.Capture() != found)
+            {
+                ExecutionContext.Restore(found);
+            }
+        }
     }
+
+    /// <summary>With ownership held, for a run without a token: waits for <paramref name="pending"/>
+    /// (<see cref="StepOutcome.HostCall"/>) or lets other work run first (<see cref="StepOutcome.Yield"/>); whoever
+    /// ends the wait goes on with the run (<see cref="ContinueRun"/>).</summary>
+    private void WaitChained(StepOutcome next, ValueTask<long> pending)
+    {
+        _runContext = ExecutionContext.Capture(); // before the wait is published: its end may come at once elsewhere
+        if (next == StepOutcome.HostCall)
+        {
+            PublishWait(WaitState(), pending);
+            return;
+        }
+        Debug.Assert(next == StepOutcome.Yield);
+        Action afterYield = _afterYield ??= AfterYield;
+        // Meanwhile the fiber is Idle, so Cancel may unwind it. Task.Yield's own awaiter, as an await of it would: it
+        // posts to the synchronization context or task scheduler if there is one, else to the thread pool.
+        Release();
+        Task.Yield().GetAwaiter().UnsafeOnCompleted(afterYield);
+    }
+
+    private void AfterYield()
+    {
+        if (TryAcquire())
+        {
+            ContinueRun(afterHostCall: false);
+            return;
+        }
+        WaitUntilFinished(); // cancelled (or revoked) while it yielded
+        FiberDriver? outer = t_completing;
+        CompleteRun(0, EndedWhileSuspended(CancellationToken.None));
+        t_completing = outer;
+    }
+
+    /// <summary>The end of a run without a token that waited: publishes its result or exception, and the code awaiting
+    /// it may run inline right here.</summary>
+    private void CompleteRun(long result, Exception? failure)
+    {
+        _runContext = null; // holds the caller's async locals: not kept past the run
+        _runCore.RunContinuationsAsynchronously = false;
+        t_completing = this; // the caller of this method restores it once that code has returned
+        if (failure is null)
+        {
+            _runCore.SetResult(result);
+        }
+        else
+        {
+            _runCore.SetException(failure);
+        }
+    }
+
+    /// <summary>The result of a run without a token that waited, once. Consuming it resets the core, which drops the
+    /// awaiting continuation (it may be a pooled state machine that goes on to serve other fibers), and only then makes
+    /// the run's last touch (<see cref="EndRun"/>): the driver never moves on to another fiber while an awaiter of this
+    /// run could still read its result, and a stale token is refused by the core's version.</summary>
+    long IValueTaskSource<long>.GetResult(short token)
+    {
+        if (token != _runCore.Version || _runCore.GetStatus(token) == ValueTaskSourceStatus.Pending)
+        {
+            return _runCore.GetResult(token); // throws: a stale token, or no result yet
+        }
+        try
+        {
+            return _runCore.GetResult(token);
+        }
+        finally
+        {
+            _runCore.Reset();
+            EndRun(); // the run's last touch
+        }
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<long>.GetStatus(short token) => _runCore.GetStatus(token);
+
+    void IValueTaskSource<long>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _runCore.OnCompleted(continuation, state, token, flags);
 
     /// <summary>With ownership held: resumes the guest until it completes, waits in a host call (described by
     /// <paramref name="call"/>, ownership still held) or yields for other work. Every other end throws, with the

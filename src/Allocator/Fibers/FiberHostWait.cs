@@ -3,12 +3,14 @@ using System.Threading.Tasks.Sources;
 
 namespace Allocator.Fibers;
 
-/// <summary>A run's wait for a pending host task: the awaiter the run awaits, completed once per wait by whichever of
-/// the host task's end and a cancel (or revoke) wins <see cref="State"/>, with one cached continuation on the host's
-/// value task. A pending host call so allocates nothing; Wasmtime polls a pending host future the same way. Created by
-/// a fiber's first pending call: a fiber whose host calls all answer at once never pays for it.</summary>
+/// <summary>A run's wait for a pending host task: the host call's value task, the driver's one cached continuation on
+/// it, and, for a run with a token (still an async method), the awaiter that run awaits, completed once per wait by
+/// whichever of the host task's end and a cancel (or revoke) wins the driver's ownership word. A pending host call so
+/// allocates nothing; Wasmtime polls a pending host future the same way. Created by a fiber's first pending call: a
+/// fiber whose host calls all answer at once never pays for it.</summary>
 /// <remarks>
-/// <para>The driver (<see cref="FiberDriver"/>) runs the protocol; this holds its state.</para>
+/// <para>The driver (<see cref="FiberDriver"/>) runs the protocol; this holds its state. A run without a token does
+/// not await this: the host task's end goes on with the run itself (see the driver's <c>ContinueRun</c>).</para>
 /// <para>The run awaits this object itself, a class, and not a <c>ValueTask&lt;bool&gt;</c> over it: an async method
 /// builder hands a struct awaiter (ValueTaskAwaiter, ConfiguredValueTaskAwaiter) to the runtime's
 /// <c>AsyncTaskMethodBuilder.AwaitUnsafeOnCompleted</c>, which boxes it on win-x64 with .NET 10.0.12 (32 B per await,
@@ -18,11 +20,6 @@ namespace Allocator.Fibers;
 /// </remarks>
 internal sealed class FiberHostWait(Action onHostEnded) : ICriticalNotifyCompletion
 {
-    public const int NotWaiting = 0;
-    public const int Waiting = 1;
-    public const int HostWon = 2;
-    public const int CancelWon = 3;
-
     /// <summary>Runs the awaiting continuation (an <see cref="Action"/>, passed as the state: no closure).</summary>
     private static readonly Action<object?> s_invokeContinuation = static continuation => ((Action)continuation!)();
 
@@ -31,9 +28,6 @@ internal sealed class FiberHostWait(Action onHostEnded) : ICriticalNotifyComplet
 
     /// <summary>The host call's value task while the driver may still need it; forgotten once observed.</summary>
     internal ValueTask<long> Pending;
-
-    /// <summary>NotWaiting, Waiting, HostWon or CancelWon.</summary>
-    internal int State;
 
     /// <summary>The driver's continuation on the host's value task, created once per fiber.</summary>
     public Action OnHostEnded { get; } = onHostEnded;

@@ -53,11 +53,12 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     // The driver whose run is completing on this thread from inside its own frames. A run that waited ends inside a
     // continuation (the host task's end, the scheduler), and the code awaiting the run then runs inline, below this
-    // driver's frames (its continuation on the host task, its run's state machine), which keep the driver reachable
-    // until that code returns. The driver is not reused while that is so: if that code abandoned a Store whose fiber
-    // reused it, the frames would keep the Store alive and its finalizer would never run. Set before the run's result
-    // is published; OnHostEnded, the usual start of such a chain, restores what it found once the chain returns (a
-    // chain started by the scheduler leaves it set, which only costs this driver's reuse on this thread).
+    // driver's frames (its continuation on the host task, its run's state machine or ContinueRun), which keep the
+    // driver reachable until that code returns. The driver is not reused while that is so: if that code abandoned a
+    // Store whose fiber reused it, the frames would keep the Store alive and its finalizer would never run. Set before
+    // the run's result is published. A run without a token (CompleteRun) and OnHostEnded, the usual start of a chain
+    // for a run with a token, restore what they found once the chain returns (a chain the scheduler started for a run
+    // with a token leaves it set, which only costs this driver's reuse on this thread).
     [ThreadStatic]
     private static FiberDriver? t_completing;
 
@@ -762,8 +763,9 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// machine sits between the host task and the guest: a pending call costs one continuation, as Wasmtime's next
     /// poll does. The run's value task is this driver (<see cref="IValueTaskSource{TResult}.GetResult"/>).</summary>
     /// <remarks>Runs in the execution context its wait began in, as an await would, and leaves the thread in the one
-    /// it found. The driver is not reused while code awaiting the run runs inline below this frame
-    /// (<c>t_completing</c>, set by <see cref="CompleteRun"/>).</remarks>
+    /// it found. Each thread-static read here is a call into the dynamic linker's TLS lookup on Linux (about a tenth
+    /// of a pending call once, measured with perf), so a pending call reads the context twice: here and where its next
+    /// wait begins, whose capture also says whether anything must be given back.</remarks>
     private void ContinueRun(bool afterHostCall)
     {
         ExecutionContext? found = ExecutionContext.Capture();
@@ -772,7 +774,8 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         {
             ExecutionContext.Restore(run);
         }
-        FiberDriver? outer = t_completing;
+        ExecutionContext? current = null;
+        bool waits = false;
         try
         {
             StepOutcome next;
@@ -794,13 +797,17 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             }
             else
             {
-                WaitChained(next, pending);
+                current = WaitChained(next, pending);
+                waits = true;
             }
         }
         finally
         {
-            t_completing = outer; // whatever ran inline has returned: none of it is below this driver's frames any more
-            if (found is not null && ExecutionContext.Capture() != found)
+            if (!waits)
+            {
+                current = ExecutionContext.Capture(); // ended: host functions or the code awaiting the run may have changed it
+            }
+            if (found is not null && current != found)
             {
                 ExecutionContext.Restore(found);
             }
@@ -809,14 +816,15 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     /// <summary>With ownership held, for a run without a token: waits for <paramref name="pending"/>
     /// (<see cref="StepOutcome.HostCall"/>) or lets other work run first (<see cref="StepOutcome.Yield"/>); whoever
-    /// ends the wait goes on with the run (<see cref="ContinueRun"/>).</summary>
-    private void WaitChained(StepOutcome next, ValueTask<long> pending)
+    /// ends the wait goes on with the run (<see cref="ContinueRun"/>). Returns the execution context the wait began in.</summary>
+    private ExecutionContext? WaitChained(StepOutcome next, ValueTask<long> pending)
     {
-        _runContext = ExecutionContext.Capture(); // before the wait is published: its end may come at once elsewhere
+        ExecutionContext? context = ExecutionContext.Capture();
+        _runContext = context; // before the wait is published: its end may come at once elsewhere
         if (next == StepOutcome.HostCall)
         {
             PublishWait(WaitState(), pending);
-            return;
+            return context;
         }
         Debug.Assert(next == StepOutcome.Yield);
         Action afterYield = _afterYield ??= AfterYield;
@@ -824,6 +832,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         // posts to the synchronization context or task scheduler if there is one, else to the thread pool.
         Release();
         Task.Yield().GetAwaiter().UnsafeOnCompleted(afterYield);
+        return context;
     }
 
     private void AfterYield()
@@ -834,25 +843,32 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             return;
         }
         WaitUntilFinished(); // cancelled (or revoked) while it yielded
-        FiberDriver? outer = t_completing;
         CompleteRun(0, EndedWhileSuspended(CancellationToken.None));
-        t_completing = outer;
     }
 
     /// <summary>The end of a run without a token that waited: publishes its result or exception, and the code awaiting
-    /// it may run inline right here.</summary>
+    /// it may run inline right here, below this driver's frames, which keep it reachable: it is not reused until that
+    /// code has returned (<c>t_completing</c>).</summary>
     private void CompleteRun(long result, Exception? failure)
     {
         _runContext = null; // holds the caller's async locals: not kept past the run
         _runCore.RunContinuationsAsynchronously = false;
-        t_completing = this; // the caller of this method restores it once that code has returned
-        if (failure is null)
+        FiberDriver? outer = t_completing;
+        t_completing = this;
+        try
         {
-            _runCore.SetResult(result);
+            if (failure is null)
+            {
+                _runCore.SetResult(result);
+            }
+            else
+            {
+                _runCore.SetException(failure);
+            }
         }
-        else
+        finally
         {
-            _runCore.SetException(failure);
+            t_completing = outer; // whatever ran inline has returned
         }
     }
 

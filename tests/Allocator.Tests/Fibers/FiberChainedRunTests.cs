@@ -134,9 +134,15 @@ public sealed class FiberChainedRunTests
         // A value task source completes its continuation inline even under a synchronization context (a Task would
         // queue it to the thread pool), so the run goes on on the completer's thread, under its context.
         var source = new FiberPendingHostCallAllocationTests.ReusablePendingSource();
+        // The deadline passes inside the host call (set from it): a deadline passed before would make the guest's
+        // call yield first, and that yield would race this test's completion of the call.
+        var epoch = new FiberEpoch();
         Fiber fiber = Fiber.Create(store, "wait-then-yield", TestGuest.CallThenPoll, counters.Address,
-            new FiberHostFunctions(source.Answer));
-        fiber.SetEpochDeadline(new FiberEpoch(), 0);
+            new FiberHostFunctions(call =>
+            {
+                call.Fiber.SetEpochDeadline(epoch, 0);
+                return source.Answer(call);
+            }));
         fiber.SetEpochDeadlineCallback(_ => FiberDeadlineUpdate.Yield(0));
         ValueTask<long> run = fiber.RunAsync();
         Assert.False(run.IsCompleted);

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 using Allocator.Stores;
@@ -79,11 +78,12 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     private int _cancelRequested;
     private bool _revoked;
     private FiberHostWait? _wait; // created by the first pending host call
-    // A run without a token that had to wait is this driver's value task (see ContinueRun): its result, the execution
-    // context its wait began in, and that it runs this way (read by a cancel's wake).
+    // A run that had to wait is this driver's value task (see ContinueRun): its result, the execution context its
+    // wait began in, and its token with the registration that cancels the fiber, both let go before its end is published.
     private ManualResetValueTaskSourceCore<long> _runCore;
     private ExecutionContext? _runContext;
-    private bool _chained;
+    private CancellationToken _runToken;
+    private CancellationTokenRegistration _runRegistration;
     private Action? _afterYield; // the chained run's continuation after Task.Yield, created by its first yield
     // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
     // left a pending task in _wait.Pending for the driver to wait for.
@@ -238,13 +238,13 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         Debug.Assert(_context == 0 && _lease is null && _contextWriters == 0);
         // A host function may still hold the old token: it keeps its state (and fires no more: the fiber is over).
         _hostCancellation = null;
-        if (_wait is { } wait && (wait.Pending != default || wait.Core.GetStatus(wait.Core.Version) != ValueTaskSourceStatus.Pending))
+        if (_wait is { } wait && wait.Pending != default)
         {
             _wait = null; // never left in a state the next fiber's first wait would trip on
         }
-        // A chained run's result was consumed before its driver could move on (GetResult), which reset the core.
+        // A waited run's result was read before its driver could move on (GetResult), which reset the core.
         Debug.Assert(_runCore.GetStatus(_runCore.Version) == ValueTaskSourceStatus.Pending && _runContext is null);
-        _chained = false;
+        Debug.Assert(!_runToken.CanBeCanceled);
         _leaseGeneration = 0;
         _syncBinding = null;
         _inlineFailure = null;
@@ -333,7 +333,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     {
         Debug.Assert((_run & 3) == Driving);
         FiberDriver? outer = t_completing;
-        ValueTask<long> run = cancellationToken.CanBeCanceled ? DriveAsync(cancellationToken) : RunUntilWait();
+        ValueTask<long> run = RunUntilWait(cancellationToken);
         if (run.IsCompleted)
         {
             // Ended before anyone could await it: no caller code ran below this driver's frames. The next fiber on
@@ -344,31 +344,41 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         return run;
     }
 
-    /// <summary>A run without a token, on the caller's stack until the guest ends or must wait (a pending host task,
-    /// a yield), so a run whose host calls all answer at once completes synchronously. From its first wait on, the
-    /// run is this driver's value task and whoever ends a wait goes on with it (<see cref="ContinueRun"/>): no async
-    /// state machine, no box. (A token needs the async method's registration from the start: see DriveAsync.)</summary>
-    private ValueTask<long> RunUntilWait()
+    /// <summary>A run, on the caller's stack until the guest ends or must wait (a pending host task, a yield), so a
+    /// run whose host calls all answer at once completes synchronously. From its first wait on, the run is this
+    /// driver's value task and whoever ends a wait goes on with it (<see cref="ContinueRun"/>): no async state machine,
+    /// nothing allocated per call or per run. A token's registration cancels the fiber for the whole run. Failures
+    /// come back in the value task, never thrown here, as from an async method.</summary>
+    private ValueTask<long> RunUntilWait(CancellationToken cancellationToken)
     {
         // As an async method's start would, undo what host functions did to the caller's execution context.
         ExecutionContext? callers = ExecutionContext.Capture();
         bool handedOver = false;
         try
         {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                Cancel();
+                return ValueTask.FromException<long>(Cancelled(cancellationToken));
+            }
             if (!TryAcquire())
             {
                 WaitUntilFinished();
-                return ValueTask.FromException<long>(EndedWhileSuspended(CancellationToken.None));
+                return ValueTask.FromException<long>(EndedWhileSuspended(cancellationToken));
+            }
+            if (cancellationToken.CanBeCanceled)
+            {
+                _runToken = cancellationToken;
+                _runRegistration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
             }
             nint resumeValue = 0;
-            StepOutcome next = RunToWait(ref resumeValue, CancellationToken.None, out ValueTask<long> pending, out long result);
+            StepOutcome next = RunToWait(ref resumeValue, cancellationToken, out ValueTask<long> pending, out long result);
             if (next == StepOutcome.Completed)
             {
                 return new ValueTask<long>(result);
             }
             // From here the run is this driver's value task, and whoever ends a wait goes on with it (ContinueRun).
             handedOver = true;
-            _chained = true;
             var run = new ValueTask<long>(this, _runCore.Version);
             WaitChained(next, pending);
             return run;
@@ -381,12 +391,25 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         {
             if (!handedOver)
             {
-                EndRun(); // the run's last touch; DriveAsync marks its own
+                LetGoOfToken();
+                EndRun(); // the run's last touch; a run that waited makes it when its result is read
             }
             if (callers is not null && ExecutionContext.Capture() != callers)
             {
                 ExecutionContext.Restore(callers);
             }
+        }
+    }
+
+    /// <summary>Before a run's end is published: after this the token never reaches this driver again (Dispose waits
+    /// out a callback running on another thread; one running on this thread is the caller).</summary>
+    private void LetGoOfToken()
+    {
+        if (_runToken.CanBeCanceled)
+        {
+            _runRegistration.Dispose();
+            _runRegistration = default;
+            _runToken = default;
         }
     }
 
@@ -478,66 +501,6 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         return true;
     }
 
-    /// <summary>Drives a run with a token from its start to its end: the token's registration cancels the fiber.</summary>
-    /// <remarks>Not a pooled state machine: a run that waited ends inside its host task's completion, so the code
-    /// awaiting it runs inline below this method's frame; a pooled box goes back to the pool as that code reads the
-    /// result, and the next run that waits there takes the same box while the old frame still holds it, which kept
-    /// that run's fiber and its Store reachable until the outer code returned (an abandoned Store was not finalized,
-    /// seen under Wine, where xunit v3 runs later tests in such a chain). One box per run that waits, none per call.</remarks>
-    private async ValueTask<long> DriveAsync(CancellationToken cancellationToken)
-    {
-        CancellationTokenRegistration registration = default;
-        try
-        {
-            if (cancellationToken.IsCancellationRequested)
-            {
-                Cancel();
-                throw Cancelled(cancellationToken);
-            }
-            if (!TryAcquire())
-            {
-                WaitUntilFinished();
-                throw EndedWhileSuspended(cancellationToken);
-            }
-            StepOutcome next = StepOutcome.Start;
-            ValueTask<long> pending = default;
-            registration = cancellationToken.UnsafeRegister(static s => ((FiberDriver)s!).RequestCancel(), this);
-            nint resumeValue = 0;
-            while (true)
-            {
-                switch (next)
-                {
-                    case StepOutcome.Yield:
-                        // Let other work run; meanwhile the fiber is Idle, so Cancel may unwind it.
-                        Release();
-                        await Task.Yield();
-                        if (!TryAcquire())
-                        {
-                            WaitUntilFinished();
-                            throw EndedWhileSuspended(cancellationToken);
-                        }
-                        resumeValue = 0;
-                        break;
-                    case StepOutcome.HostCall:
-                        resumeValue = AfterHostWait(await WaitForHostOrCancel(pending), cancellationToken);
-                        break;
-                }
-                next = RunToWait(ref resumeValue, cancellationToken, out pending, out long result);
-                if (next == StepOutcome.Completed)
-                {
-                    return result;
-                }
-            }
-        }
-        finally
-        {
-            // Dispose waits out a running callback: after it, the token never reaches this driver again.
-            registration.Dispose();
-            t_completing = this; // the result is published next, and the code awaiting it may run right there
-            EndRun(); // the run's last touch
-        }
-    }
-
     /// <summary>With ownership held: resumes the guest and serves its host calls that answer at once, until it
     /// completes (<paramref name="result"/>), yields, or waits in a host call whose task is still
     /// <paramref name="pending"/> (<see cref="StepOutcome.HostCall"/>, ownership still held).</summary>
@@ -602,17 +565,6 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         }
     }
 
-    /// <summary>With ownership held, for a run with a token (the async method): publishes the wait for a host call that
-    /// did not complete at once. The returned wait completes with true when the host task ended it (the fiber is Busy
-    /// again, taken back by <see cref="OnHostEnded"/>), false when a cancel or the Store's finalizer did.</summary>
-    private FiberHostWait WaitForHostOrCancel(ValueTask<long> pending)
-    {
-        FiberHostWait wait = WaitState();
-        Debug.Assert(wait.Core.GetStatus(wait.Core.Version) == ValueTaskSourceStatus.Pending, "The last wait was consumed (GetResult resets it).");
-        PublishWait(wait, pending);
-        return wait;
-    }
-
     /// <summary>With ownership held: hands the fiber to the pending host task (AwaitingHost), so nothing else resumes it
     /// while the task may still write to guest memory, and registers the one continuation that ends the wait.</summary>
     private void PublishWait(FiberHostWait wait, ValueTask<long> pending)
@@ -647,22 +599,6 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         return wait;
     }
 
-    /// <summary>A run with a token, after its wait: the host call's result when the host task won (and took the fiber
-    /// back); otherwise the run gives up, and the host task keeps the fiber (its stack and the Store's slots) until it
-    /// ends, when the guest is unwound and everything goes back (<see cref="EndAfterHost"/>).</summary>
-    private nint AfterHostWait(bool hostWon, CancellationToken cancellationToken)
-    {
-        if (!hostWon)
-        {
-            // No state write here: the host task may already have ended the fiber (EndAfterHost) on another thread,
-            // and the state reads Cancelling from the cancel until that end anyway.
-            throw EndedWhileSuspended(cancellationToken); // revoked by the Store's finalizer, or cancelled
-        }
-        // The await goes on on another thread than the one that took the fiber back if the task ended before it.
-        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
-        return HostResult(TakePendingHost(), cancellationToken);
-    }
-
     /// <summary>The host call's value task, forgotten here once it has ended: a pooled value task source goes on to
     /// serve others, and a reference kept here would keep whatever it serves next alive as long as this fiber.</summary>
     private ValueTask<long> TakePendingHost()
@@ -674,9 +610,8 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     }
 
     /// <summary>The host task's continuation, on the thread that ended it: takes the fiber back in one
-    /// compare-exchange. If the run still waited, it goes on right here (a run without a token, see
-    /// <see cref="ContinueRun"/>) or its await completes inline (a run with a token); if a cancel ended the wait
-    /// first, the fiber ends; after a finalizer's revoke, only the outcome is observed.</summary>
+    /// compare-exchange. If the run still waited, it goes on right here (<see cref="ContinueRun"/>); if a cancel ended
+    /// the wait first, the fiber ends; after a finalizer's revoke, only the outcome is observed.</summary>
     private void OnHostEnded()
     {
         int seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost);
@@ -684,16 +619,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         {
             Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
             _state = FiberState.Running;
-            if (_chained)
-            {
-                ContinueRun(afterHostCall: true);
-                return;
-            }
-            FiberHostWait wait = _wait!;
-            wait.Core.RunContinuationsAsynchronously = false; // the run resumes the guest right here, as an await would
-            FiberDriver? outer = t_completing;
-            wait.Core.SetResult(true);
-            t_completing = outer; // whatever ran inline has returned: none of it is below this driver's frames any more
+            ContinueRun(afterHostCall: true);
             return;
         }
         if (seen == AwaitingHostAbandoned && Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHostAbandoned) == AwaitingHostAbandoned)
@@ -723,16 +649,11 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// the code awaiting it runs inline here (Cancel must not run user code).</summary>
     private void WakeRun()
     {
-        if (_chained)
-        {
-            _runContext = null;
-            _runCore.RunContinuationsAsynchronously = true;
-            _runCore.SetException(EndedWhileSuspended(CancellationToken.None));
-            return;
-        }
-        FiberHostWait wait = _wait!;
-        wait.Core.RunContinuationsAsynchronously = true;
-        wait.Core.SetResult(false);
+        Exception ended = EndedWhileSuspended(_runToken); // revoked by the Store's finalizer, or cancelled
+        LetGoOfToken();
+        _runContext = null;
+        _runCore.RunContinuationsAsynchronously = true;
+        _runCore.SetException(ended);
     }
 
     /// <summary>With ownership held (taken back from the host task): the host task a cancelled run gave up on has
@@ -783,8 +704,8 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             long result;
             try
             {
-                nint resumeValue = afterHostCall ? HostResult(TakePendingHost(), CancellationToken.None) : 0;
-                next = RunToWait(ref resumeValue, CancellationToken.None, out pending, out result);
+                nint resumeValue = afterHostCall ? HostResult(TakePendingHost(), _runToken) : 0;
+                next = RunToWait(ref resumeValue, _runToken, out pending, out result);
             }
             catch (Exception ex)
             {
@@ -843,7 +764,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             return;
         }
         WaitUntilFinished(); // cancelled (or revoked) while it yielded
-        CompleteRun(0, EndedWhileSuspended(CancellationToken.None));
+        CompleteRun(0, EndedWhileSuspended(_runToken));
     }
 
     /// <summary>The end of a run without a token that waited: publishes its result or exception, and the code awaiting
@@ -851,6 +772,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// code has returned (<c>t_completing</c>).</summary>
     private void CompleteRun(long result, Exception? failure)
     {
+        LetGoOfToken();
         _runContext = null; // holds the caller's async locals: not kept past the run
         _runCore.RunContinuationsAsynchronously = false;
         FiberDriver? outer = t_completing;

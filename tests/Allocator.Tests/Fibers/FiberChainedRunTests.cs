@@ -4,11 +4,11 @@ using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Fibers;
 
-/// <summary>A run without a token that had to wait is its driver's value task, and the host task's end goes on with
-/// the run itself, with no async state machine in between (FiberDriver.ContinueRun). These pin what the async method
-/// gave for free and the chain must keep: the result is read once and the driver is not reused before that read, the
-/// completer's execution context is given back, a cancel ends the wait at once without running the awaiter inline,
-/// and a yield after a wait still lets other work run.</summary>
+/// <summary>A run that had to wait is its driver's value task, and the host task's end goes on with the run itself,
+/// with no async state machine in between (FiberDriver.ContinueRun). These pin what the async method gave for free and
+/// the chain must keep: the result is read once and the driver is not reused before that read, the completer's
+/// execution context is given back, a cancel ends the wait at once without running the awaiter inline, a yield after
+/// a wait still lets other work run, and a run's token is let go before its end is published.</summary>
 public sealed class FiberChainedRunTests
 {
     private static readonly AsyncLocal<string?> s_ambient = new();
@@ -156,5 +156,71 @@ public sealed class FiberChainedRunTests
         Assert.Equal(2, context.RunUntil(() => run.IsCompleted)); // one posted continuation per yield
         Assert.Equal(2, run.Result);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
+    }
+
+    [FiberFact]
+    public void A_runs_token_does_not_reach_the_fiber_that_reuses_its_driver()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);
+        using var store = new Store<int>(allocator, 0);
+        var source = new FiberPendingHostCallAllocationTests.ReusablePendingSource();
+        var host = new FiberHostFunctions(source.Answer);
+        using var cts = new CancellationTokenSource();
+        Fiber first = Fiber.Create(store, "token", TestGuest.CallLoop, 1, host);
+        FiberDriver driver = first.Driver!;
+        ValueTask<long> run = first.RunAsync(cts.Token);
+        Assert.True(source.TryComplete());
+        Assert.Equal(1, run.Result);
+        first.Dispose();
+        source.Restart();
+        using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 2, host);
+        Assert.Same(driver, next.Driver);
+        ValueTask<long> nextRun = next.RunAsync();
+        Assert.True(source.TryComplete());
+
+        cts.Cancel(); // the first run's token: a registration still held would cancel the next fiber
+
+        Assert.True(source.TryComplete());
+        Assert.Equal(1 + 2, nextRun.Result);
+        Assert.Equal(FiberState.Completed, next.State);
+    }
+
+    [FiberFact]
+    public void A_pending_host_call_of_a_run_with_a_token_allocates_nothing_in_steady_state()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var source = new FiberPendingHostCallAllocationTests.ReusablePendingSource();
+        var host = new FiberHostFunctions(source.Answer);
+        using var cts = new CancellationTokenSource();
+        RunPending(store, host, source, cts.Token, 50); // warm up
+
+        long few = long.MaxValue, many = long.MaxValue;
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            few = Math.Min(few, AllocatedBy(() => RunPending(store, host, source, cts.Token, 10)));
+            many = Math.Min(many, AllocatedBy(() => RunPending(store, host, source, cts.Token, 1010)));
+        }
+
+        Assert.Equal(0, many - few);
+    }
+
+    private static long AllocatedBy(Action action)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        action();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    private static void RunPending(Store<int> store, FiberHostFunctions host, FiberPendingHostCallAllocationTests.ReusablePendingSource source, CancellationToken token, int calls)
+    {
+        source.Restart();
+        using Fiber fiber = Fiber.Create(store, "pending", TestGuest.CallLoop, calls, host);
+        ValueTask<long> run = fiber.RunAsync(token);
+        while (!run.IsCompleted)
+        {
+            Assert.True(source.TryComplete(), "the run is waiting with no host call outstanding");
+        }
+        Assert.Equal((long)calls * (calls + 1) / 2, run.GetAwaiter().GetResult());
     }
 }

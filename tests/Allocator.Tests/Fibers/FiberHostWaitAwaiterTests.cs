@@ -3,11 +3,11 @@ using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Fibers;
 
-/// <summary>The run awaits its wait for a pending host task through an awaiter of its own (FiberHostWait), not a
-/// ValueTask with ConfigureAwait(false), so that no struct awaiter reaches the runtime's
-/// AsyncTaskMethodBuilder.AwaitUnsafeOnCompleted, which boxes one per await on win-x64 (see
-/// FiberPendingHostCallAllocationTests, which measures that under Wine). These pin what the ValueTask await gave and
-/// the awaiter must keep: no synchronization context is captured, and the run goes on in its own execution context.</summary>
+/// <summary>The run's wait for a pending host task once went through an await (first of a ValueTask with
+/// ConfigureAwait(false), then of an awaiter of its own, FiberHostWait, because a struct awaiter was boxed per await on
+/// win-x64); now the host task's end goes on with the run itself, with no await at all (FiberDriver.ContinueRun).
+/// These pin what the await gave and the chain must keep: no synchronization context is captured, and the run goes on
+/// in its own execution context.</summary>
 public sealed class FiberHostWaitAwaiterTests
 {
     private static readonly AsyncLocal<string?> s_ambient = new();

@@ -205,7 +205,32 @@ public sealed class FiberChainedRunTests
         Assert.Equal(0, many - few);
     }
 
-    private static long AllocatedBy(Action action)
+[FiberFact]
+    public void A_fiber_revoked_after_a_cancel_ended_its_wait_is_never_resumed_when_its_host_task_ends()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
+        var store = new Store<int>(allocator, 0);
+        var gate = new TaskCompletionSource<long>();
+        using var counters = new GuestCounters();
+        Fiber fiber = Fiber.Create(store, "cancelled-then-revoked", TestGuest.HonoursCancel, counters.Address,
+            new FiberHostFunctions(_ => new ValueTask<long>(gate.Task)));
+        ValueTask<long> run = fiber.RunAsync();
+        fiber.Cancel(); // the run gives up; the host task keeps the fiber (AwaitingHostAbandoned)
+        Assert.Throws<OperationCanceledException>(() => run.AsTask().GetAwaiter().GetResult());
+        Assert.Equal(1, allocator.Stacks.InUse);
+
+        store.ReleaseAbandoned(); // what the finalizer does: revokes the fiber the host task holds
+
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(FiberState.Cancelled, fiber.State);
+        // Ended on a thread without a synchronization context: the host task's continuation runs inside SetResult.
+        Task.Run(() => gate.SetResult(1)).Wait(CancellationAssert.Timeout);
+        Assert.Equal(0, counters.CancelsSeen); // the revoked context was never resumed to unwind
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+        Assert.Equal(FiberState.Cancelled, fiber.State);
+    }
+
+        private static long AllocatedBy(Action action)
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         action();

@@ -12,11 +12,11 @@ namespace Allocator.Fibers;
 /// <para>An ownership word guards the native context: nobody uses it (Idle), one thread does (Busy), a pending
 /// asynchronous host task holds it while the run waits for it (AwaitingHost) or after a cancel ended that wait
 /// (AwaitingHostAbandoned), or it is gone for good (Finished). The wait's outcome lives in the same word, so the host
-/// task's end takes the fiber back in one compare-exchange and a cancel or revoke ends the wait in one. Only the thread that moved it to
-/// Busy may resume the fiber, and only the move to Finished returns the stack, so the stack goes back exactly once and
-/// never while anything can resume on it. A host function starts only while its driver is Busy, and AwaitingHost is
-/// left only by the task's own completion (or a finalizer's revoke): the stack (and, through the Store, every slot) stays out while the host
-/// task can still write to guest memory.</para>
+/// task's end takes the fiber back in one compare-exchange and a cancel or revoke ends the wait in one. Only the
+/// thread that moved it to Busy may resume the fiber, and only the move to Finished returns the stack, so the stack
+/// goes back exactly once and never while anything can resume on it. A host function starts only while its driver is
+/// Busy, and AwaitingHost(Abandoned) is left only by the task's own completion (or a finalizer's revoke): the stack
+/// (and, through the Store, every slot) stays out while the host task can still write to guest memory.</para>
 /// <para>Cancelling is a flag plus the native word <c>cancel_requested</c>: <see cref="Cancel"/> sets both and then
 /// waits while the fiber is Busy on another thread. The native host call and the driver check them before starting
 /// any host function, so once Cancel has returned, none starts for this fiber.</para>
@@ -52,12 +52,10 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     // The driver whose run is completing on this thread from inside its own frames. A run that waited ends inside a
     // continuation (the host task's end, the scheduler), and the code awaiting the run then runs inline, below this
-    // driver's frames (its continuation on the host task, its run's state machine or ContinueRun), which keep the
-    // driver reachable until that code returns. The driver is not reused while that is so: if that code abandoned a
-    // Store whose fiber reused it, the frames would keep the Store alive and its finalizer would never run. Set before
-    // the run's result is published. A run without a token (CompleteRun) and OnHostEnded, the usual start of a chain
-    // for a run with a token, restore what they found once the chain returns (a chain the scheduler started for a run
-    // with a token leaves it set, which only costs this driver's reuse on this thread).
+    // driver's frames (its continuation on the host task, ContinueRun), which keep the driver reachable until that code
+    // returns. The driver is not reused while that is so: if that code abandoned a Store whose fiber reused it, the
+    // frames would keep the Store alive and its finalizer would never run. CompleteRun sets it around publishing the
+    // run's result and restores what it found once that code has returned.
     [ThreadStatic]
     private static FiberDriver? t_completing;
 
@@ -679,14 +677,14 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         }
     }
 
-    /// <summary>With ownership held, for a run without a token once a wait has ended, on the thread that ended it (the
-    /// host task's completion, or the scheduler after a yield): the run goes on to its next wait or its end. No state
+    /// <summary>With ownership held, once a run's wait has ended, on the thread that ended it (the host task's
+    /// completion, or the scheduler after a yield): the run goes on to its next wait or its end. No state
     /// machine sits between the host task and the guest: a pending call costs one continuation, as Wasmtime's next
     /// poll does. The run's value task is this driver (<see cref="IValueTaskSource{TResult}.GetResult"/>).</summary>
     /// <remarks>Runs in the execution context its wait began in, as an await would, and leaves the thread in the one
-    /// it found. Each thread-static read here is a call into the dynamic linker's TLS lookup on Linux (about a tenth
-    /// of a pending call once, measured with perf), so a pending call reads the context twice: here and where its next
-    /// wait begins, whose capture also says whether anything must be given back.</remarks>
+    /// it found. Each thread-static read here is a call into the dynamic linker's TLS lookup on Linux (__tls_get_addr
+    /// took 3.5% of a peer run's samples before these reads were trimmed), so a pending call reads the context twice:
+    /// here and where its next wait begins, whose capture also says whether anything must be given back.</remarks>
     private void ContinueRun(bool afterHostCall)
     {
         ExecutionContext? found = ExecutionContext.Capture();
@@ -735,7 +733,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         }
     }
 
-    /// <summary>With ownership held, for a run without a token: waits for <paramref name="pending"/>
+    /// <summary>With ownership held: waits for <paramref name="pending"/>
     /// (<see cref="StepOutcome.HostCall"/>) or lets other work run first (<see cref="StepOutcome.Yield"/>); whoever
     /// ends the wait goes on with the run (<see cref="ContinueRun"/>). Returns the execution context the wait began in.</summary>
     private ExecutionContext? WaitChained(StepOutcome next, ValueTask<long> pending)
@@ -767,7 +765,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         CompleteRun(0, EndedWhileSuspended(_runToken));
     }
 
-    /// <summary>The end of a run without a token that waited: publishes its result or exception, and the code awaiting
+    /// <summary>The end of a run that waited: publishes its result or exception, and the code awaiting
     /// it may run inline right here, below this driver's frames, which keep it reachable: it is not reused until that
     /// code has returned (<c>t_completing</c>).</summary>
     private void CompleteRun(long result, Exception? failure)
@@ -794,7 +792,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         }
     }
 
-    /// <summary>The result of a run without a token that waited, once. Consuming it resets the core, which drops the
+    /// <summary>The result of a run that waited, once. Consuming it resets the core, which drops the
     /// awaiting continuation (it may be a pooled state machine that goes on to serve other fibers), and only then makes
     /// the run's last touch (<see cref="EndRun"/>): the driver never moves on to another fiber while an awaiter of this
     /// run could still read its result, and a stale token is refused by the core's version.</summary>

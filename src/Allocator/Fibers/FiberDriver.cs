@@ -577,11 +577,43 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         // Exactly one continuation on the host's value task (an IValueTaskSource allows no more): it goes on with the
         // run or, when a cancel ended the wait first, ends the fiber. It may run on another thread from here on, so
         // nothing below touches more than the ownership word.
-        pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(wait.OnHostEnded);
+        try
+        {
+            pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(wait.OnHostEnded);
+        }
+        catch (Exception ex)
+        {
+            FailRefusedWait(wait, ex);
+            return;
+        }
         s_beforeCancelSignal?.Invoke(this);
         if (CancelRequested)
         {
             TryWakeForCancel();
+        }
+    }
+
+    /// <summary>The host's value task refused the wait's continuation (a value task source awaited elsewhere throws
+    /// from OnCompleted), so nothing will ever end this wait. The host call fails as if its function had thrown: the
+    /// fiber is taken back from the wait, unwound and its stack returned, and the run ends with
+    /// <paramref name="refusal"/>, unless a cancel that landed after the wait was published has ended it already.
+    /// The run's end is published here, not thrown: the caller may be the host task of an earlier wait, ending it.</summary>
+    private void FailRefusedWait(FiberHostWait wait, Exception refusal)
+    {
+        int seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost);
+        bool woken = seen == AwaitingHostAbandoned;
+        if (woken)
+        {
+            seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHostAbandoned);
+        }
+        // A revoke needs this driver unreachable, and it is running: only a cancel can have moved the word meanwhile.
+        Debug.Assert(seen is AwaitingHost or AwaitingHostAbandoned, "Nothing but a cancel ends a wait with no continuation.");
+        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
+        wait.Pending = default; // pending for ever: never observed, never waited for
+        Exception failure = UnwindAfterFailure(refusal, _runToken) ?? refusal;
+        if (!woken)
+        {
+            CompleteRun(0, failure);
         }
     }
 

@@ -205,7 +205,7 @@ public sealed class FiberChainedRunTests
         Assert.Equal(0, many - few);
     }
 
-[FiberFact]
+    [FiberFact]
     public void A_fiber_revoked_after_a_cancel_ended_its_wait_is_never_resumed_when_its_host_task_ends()
     {
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
@@ -230,7 +230,7 @@ public sealed class FiberChainedRunTests
         Assert.Equal(FiberState.Cancelled, fiber.State);
     }
 
-        private static long AllocatedBy(Action action)
+    private static long AllocatedBy(Action action)
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         action();

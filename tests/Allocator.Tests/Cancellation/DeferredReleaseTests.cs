@@ -28,9 +28,13 @@ public sealed class DeferredReleaseTests
         Fiber fiber = Fiber.Create(store, "late-writer", TestGuest.WriteAfterCall, store.GetSlotAddress(memory),
             LateWriter(allocator, runGaveUp.Task, wrote));
         using var cts = new CancellationTokenSource();
-        cts.CancelAfter(TimeSpan.FromMilliseconds(20));
+        ValueTask<long> run = fiber.RunAsync(cts.Token);
+        // The host function has started and waits (for the gate and 200 ms): cancel now. (A timer here raced the start
+        // of the host call on a loaded machine: fired first, it ended the fiber before any host task existed.)
+        Assert.Equal(FiberState.Suspended, fiber.State);
+        cts.Cancel();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fiber.RunAsync(cts.Token).AsTask());
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run.AsTask());
         runGaveUp.SetResult();
 
         // The run has given up; the host function has not written yet. Everything it may write to stays ours.

@@ -4,7 +4,7 @@ namespace Allocator;
 /// <param name="Capacity">Configured number of stacks.</param>
 /// <param name="InUse">Stacks checked out now.</param>
 /// <param name="Peak">Most stacks ever out of the shared free list at once: those checked out plus, at most, one
-/// parked per CPU core for its next checkout. Exact for single-threaded use, never lower than the true peak.</param>
+/// parked per CPU core for its next checkout. Exact for a thread that stays on one core, never lower than the true peak.</param>
 /// <param name="TotalCheckouts">Successful checkouts since creation.</param>
 /// <param name="Exhaustions">Checkouts that found every stack out.</param>
 /// <param name="RefusedReturns">Returns refused as foreign, stale or double.</param>

@@ -32,7 +32,11 @@ public sealed class StoreLifecycleTests
         store.ReturnStack(c);
         store.ReturnStack(d);
         Assert.Equal(1, store.IntoData());
-        Assert.Equal(new StackPoolStatistics(3, 0, 2, 3, 0, 0, allocator.GetStackStatistics().ResidentBytes), allocator.GetStackStatistics());
+        StackPoolStatistics end = allocator.GetStackStatistics();
+        Assert.Equal(new StackPoolStatistics(3, 0, end.Peak, 3, 0, 0, end.ResidentBytes), end);
+        // Peak counts stacks out of the shared list, parked ones included: b, parked on the core that returned it, is
+        // not found by d's checkout if the thread moved to another core in between, and then counts too (seen once).
+        Assert.InRange(end.Peak, 2, 3);
     }
 
     [Fact]

@@ -506,11 +506,11 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     {
         while (true)
         {
-            StepOutcome outcome = Step(resumeValue, cancellationToken, out FiberHostCall call, out result);
+            StepOutcome outcome = Step(resumeValue, cancellationToken, out result);
             switch (outcome)
             {
                 case StepOutcome.HostCall:
-                    pending = StartHost(call, cancellationToken);
+                    pending = StartHost(cancellationToken);
                     if (!pending.IsCompleted)
                     {
                         return StepOutcome.HostCall;
@@ -528,13 +528,27 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         }
     }
 
-    /// <summary>With ownership held: starts the host function the guest asked for. If it throws, the fiber is
-    /// unwound first.</summary>
-    private ValueTask<long> StartHost(in FiberHostCall call, CancellationToken cancellationToken)
+    /// <summary>With ownership held and the guest waiting in a host call: starts the host function it asked for, with
+    /// a copy of its request. An invalid request unwinds the fiber and throws; so does a host function that throws.</summary>
+    /// <remarks>The call is built right where it is passed, from the guest's words: building it elsewhere and copying
+    /// it here (out of the step, into the delegate's argument) read the argument words just stored one at a time with
+    /// wide loads (a store-forwarding stall each time) and copied the rest with <c>rep movsq</c> and write barriers.
+    /// The function is looked up once, here.</remarks>
+    private unsafe ValueTask<long> StartHost(CancellationToken cancellationToken)
     {
+        NativeFiberContext* context = Context;
+        int function = context->HostFunction;
+        int count = context->HostArgumentCount;
+        nint* arguments = (nint*)context->HostArguments;
+        if (!HostFunctions.TryGet(function, out FiberHostFunction host) || (uint)count > FiberHostCall.MaxArguments
+            || (count > 0 && arguments == null))
+        {
+            throw InvalidHostCall(function, count, arguments);
+        }
+        _state = FiberState.Suspended;
         try
         {
-            return HostFunctions[call.Function](call);
+            return host(new FiberHostCall(Handle, function, count, arguments));
         }
         catch (Exception ex)
         {
@@ -544,6 +558,16 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             }
             throw;
         }
+    }
+
+    /// <summary>With ownership held: the guest's host call is invalid. Unwinds the fiber and returns what to throw.</summary>
+    private unsafe FiberHostCallException InvalidHostCall(int function, int count, nint* arguments)
+    {
+        string problem = !HostFunctions.TryGet(function, out _) ? $"the host table has {HostFunctions.Count} function(s)"
+            : (uint)count > FiberHostCall.MaxArguments ? $"a host call takes 0 to {FiberHostCall.MaxArguments} arguments"
+            : "the argument pointer is null";
+        UnwindOwned(FiberState.Faulted);
+        return new FiberHostCallException(Name, function, count, problem);
     }
 
     /// <summary>With ownership held: the result of a completed host call; a failed one unwinds the fiber and throws.</summary>
@@ -850,12 +874,11 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     void IValueTaskSource<long>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _runCore.OnCompleted(continuation, state, token, flags);
 
-    /// <summary>With ownership held: resumes the guest until it completes, waits in a host call (described by
-    /// <paramref name="call"/>, ownership still held) or yields for other work. Every other end throws, with the
+    /// <summary>With ownership held: resumes the guest until it completes, waits in a host call (ownership still
+    /// held: the caller starts it) or yields for other work. Every other end throws, with the
     /// stack already returned.</summary>
-    private unsafe StepOutcome Step(nint resumeValue, CancellationToken cancellationToken, out FiberHostCall call, out long result)
+    private unsafe StepOutcome Step(nint resumeValue, CancellationToken cancellationToken, out long result)
     {
-        call = default;
         result = 0;
         while (true)
         {
@@ -891,9 +914,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
                         UnwindOwned(FiberState.Cancelled);
                         throw Cancelled(cancellationToken);
                     }
-                    call = ReadHostCall(context);
-                    _state = FiberState.Suspended;
-                    return StepOutcome.HostCall;
+                    return StepOutcome.HostCall; // the caller starts the host function (StartHost)
                 case NativeFiberState.Yielded:
                     if (GoesOnAtOnce(cancellationToken))
                     {
@@ -1049,29 +1070,6 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     {
         ulong now = epoch.Current;
         return ticks > ulong.MaxValue - now ? ulong.MaxValue : now + ticks;
-    }
-
-    /// <summary>Copies the pending request off the fiber stack; an invalid one unwinds the fiber and throws.</summary>
-    private unsafe FiberHostCall ReadHostCall(NativeFiberContext* context)
-    {
-        int function = context->HostFunction;
-        int count = context->HostArgumentCount;
-        string? problem = !HostFunctions.TryGet(function, out _) ? $"the host table has {HostFunctions.Count} function(s)"
-            : (uint)count > FiberHostCall.MaxArguments ? $"a host call takes 0 to {FiberHostCall.MaxArguments} arguments"
-            : count > 0 && context->HostArguments == 0 ? "the argument pointer is null"
-            : null;
-        if (problem is not null)
-        {
-            UnwindOwned(FiberState.Faulted);
-            throw new FiberHostCallException(Name, function, count, problem);
-        }
-        FiberHostArguments arguments = default;
-        nint* source = (nint*)context->HostArguments;
-        for (int i = 0; i < count; i++)
-        {
-            arguments[i] = source[i];
-        }
-        return new FiberHostCall(Handle, function, arguments, count);
     }
 
     /// <summary>Marks the fiber cancelled where both the driver and the native host call look: the flag, the native

@@ -16,6 +16,21 @@ public readonly struct FiberHostCall
         ArgumentCount = argumentCount;
     }
 
+    /// <summary>A copy of the guest's <paramref name="argumentCount"/> words at <paramref name="arguments"/> (checked by
+    /// the caller), written straight into this call: built where it is passed, nothing copies it again before the host
+    /// function reads it.</summary>
+    internal unsafe FiberHostCall(Fiber fiber, int function, int argumentCount, nint* arguments)
+    {
+        Fiber = fiber;
+        Function = function;
+        ArgumentCount = argumentCount;
+        _arguments = default;
+        for (int i = 0; i < argumentCount; i++)
+        {
+            _arguments[i] = arguments[i];
+        }
+    }
+
     /// <summary>The calling fiber.</summary>
     public Fiber Fiber { get; }
 

@@ -25,9 +25,9 @@ namespace Allocator.Fibers;
 /// someone else has. A guest that never polls and never calls the host cannot be interrupted.</para>
 /// <para>Thread safety: one thread at a time runs the native side; <see cref="Cancel"/> may be called from any
 /// thread and waits while guest code is on the CPU elsewhere, until the guest's next host call, poll or end.</para>
-/// <para>Once a fiber has ended and its run has returned (or it is disposed), its driver is reused by the next fiber
-/// created on the same thread (not while code awaiting its run runs inline inside the driver's frames, as after a
-/// pending host call that ended inside its task's completion). This handle then behaves as on the ended fiber for
+/// <para>Once a fiber has ended and its run's result has been read (or it is disposed), its driver is reused by the
+/// next fiber created on the same thread (not while code awaiting its run runs inline inside the driver's frames, as
+/// after a pending host call that ended inside its task's completion). This handle then behaves as on the ended fiber for
 /// good (its final <see cref="State"/>, a second <see cref="RunAsync"/> refused, Cancel/Dispose doing
 /// nothing, a cancelled host token) and no longer references the driver.</para>
 /// </remarks>
@@ -168,7 +168,10 @@ public sealed class Fiber : IDisposable, IStackHolder
     /// <remarks>Any exception from a host function is rethrown after the fiber has been unwound. In every case but
     /// one the stack has been returned when the returned task completes; the exception is a cancel during an
     /// asynchronous host call whose task still runs: then the stack (and the Store's slots) go back when that task
-    /// ends.</remarks>
+    /// ends. As with any <see cref="ValueTask{TResult}"/>, read the result once (await it, or call
+    /// <c>AsTask</c> once): a run that had to wait is backed by the fiber's driver, which a second read finds reset
+    /// (<see cref="InvalidOperationException"/>), and whose reuse by the next fiber on this thread waits for that one
+    /// read.</remarks>
     public ValueTask<long> RunAsync(CancellationToken cancellationToken = default)
     {
         // The claim names this handle's generation: a driver that moved on refuses it, and one whose run is claimed

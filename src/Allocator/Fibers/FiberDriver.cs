@@ -29,7 +29,7 @@ namespace Allocator.Fibers;
 /// handle, a cancel racing, its run) ever reaches the next one. Nothing kept after a fiber ended may keep its driver
 /// reachable either, since the driver then holds a later fiber's lease and so that fiber's Store: the handle lets go
 /// of the driver when it moves on, the synchronous binding holds no driver, and a driver is not reused while code
-/// awaiting its run runs inside its frames (see <c>t_completing</c>).</para>
+/// awaiting its run runs inside its frames (see <see cref="FiberThread.Completing"/>).</para>
 /// </remarks>
 internal sealed class FiberDriver : IValueTaskSource<long>
 {
@@ -46,18 +46,13 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     private static Action<FiberDriver>? s_beforeCancelSignal;
 
-    // One spare per thread, like the Store's tracker: a thread creating fibers one after another reuses one driver.
-    [ThreadStatic]
-    private static FiberDriver? t_spare;
-
-    // The driver whose run is completing on this thread from inside its own frames. A run that waited ends inside a
-    // continuation (the host task's end, the scheduler), and the code awaiting the run then runs inline, below this
-    // driver's frames (its continuation on the host task, ContinueRun), which keep the driver reachable until that code
-    // returns. The driver is not reused while that is so: if that code abandoned a Store whose fiber reused it, the
-    // frames would keep the Store alive and its finalizer would never run. CompleteRun sets it around publishing the
-    // run's result and restores what it found once that code has returned.
-    [ThreadStatic]
-    private static FiberDriver? t_completing;
+    // The driver whose run is completing on this thread from inside its own frames (FiberThread.Completing). A run
+    // that waited ends inside a continuation (the host task's end, the scheduler), and the code awaiting the run then
+    // runs inline, below this driver's frames (its continuation on the host task, ContinueRun), which keep the driver
+    // reachable until that code returns. The driver is not reused while that is so: if that code abandoned a Store
+    // whose fiber reused it, the frames would keep the Store alive and its finalizer would never run. CompleteRun sets
+    // it around publishing the run's result and restores what it found once that code has returned. The thread's spare
+    // driver lives beside it (FiberThread.Spare): both are read through one thread-static lookup.
 
     // Which use of this driver the current handle names (only grows) and, in the low bits, its run's progress: one
     // word, so claiming the run and moving on to the next use exclude each other in one compare-exchange.
@@ -163,15 +158,16 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// <summary>This thread's spare driver, or a new one, for a fiber about to be created.</summary>
     public static FiberDriver Rent(string name, FiberHostFunctions hostFunctions)
     {
-        FiberDriver? driver = t_spare;
+        FiberThread thread = FiberThread.Current;
+        FiberDriver? driver = thread.Spare;
         if (driver is null)
         {
             return new FiberDriver(name, hostFunctions);
         }
-        t_spare = null;
+        thread.Spare = null;
         driver.Name = name;
         driver.HostFunctions = hostFunctions;
-        driver._busyThread = Environment.CurrentManagedThreadId;
+        driver._busyThread = thread.ThreadId;
         Debug.Assert(driver._ownership == Busy && driver.Handle is null && driver._handleUsers == 0);
         return driver;
     }
@@ -199,7 +195,12 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     public void TryRecycle(Fiber handle)
     {
         // Finished is final and is read first: a run that began before the end still shows Driving after it.
-        if (Volatile.Read(ref _ownership) != Finished || _revoked || t_completing == this || t_spare is not null)
+        if (Volatile.Read(ref _ownership) != Finished || _revoked)
+        {
+            return;
+        }
+        FiberThread thread = FiberThread.Current;
+        if (thread.Completing == this || thread.Spare is not null)
         {
             return;
         }
@@ -227,7 +228,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             return; // a finalizer's revoke (resurrection only): such a driver is never reused
         }
         Reset();
-        t_spare = this;
+        thread.Spare = this;
     }
 
     /// <summary>Forgets the ended fiber: nothing the spare holds keeps it, its Store or its host functions alive.</summary>
@@ -330,13 +331,11 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     public ValueTask<long> RunClaimed(Fiber handle, CancellationToken cancellationToken)
     {
         Debug.Assert((_run & 3) == Driving);
-        FiberDriver? outer = t_completing;
         ValueTask<long> run = RunUntilWait(cancellationToken);
         if (run.IsCompleted)
         {
             // Ended before anyone could await it: no caller code ran below this driver's frames. The next fiber on
-            // this thread takes the driver.
-            t_completing = outer;
+            // this thread takes the driver. (Only CompleteRun changes FiberThread.Completing, and it restores it.)
             TryRecycle(handle);
         }
         return run;
@@ -823,14 +822,15 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     /// <summary>The end of a run that waited: publishes its result or exception, and the code awaiting
     /// it may run inline right here, below this driver's frames, which keep it reachable: it is not reused until that
-    /// code has returned (<c>t_completing</c>).</summary>
+    /// code has returned (<see cref="FiberThread.Completing"/>).</summary>
     private void CompleteRun(long result, Exception? failure)
     {
         LetGoOfToken();
         _runContext = null; // holds the caller's async locals: not kept past the run
         _runCore.RunContinuationsAsynchronously = false;
-        FiberDriver? outer = t_completing;
-        t_completing = this;
+        FiberThread thread = FiberThread.Current;
+        FiberDriver? outer = thread.Completing;
+        thread.Completing = this;
         try
         {
             if (failure is null)
@@ -844,7 +844,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         }
         finally
         {
-            t_completing = outer; // whatever ran inline has returned
+            thread.Completing = outer; // whatever ran inline has returned
         }
     }
 
@@ -996,14 +996,18 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         {
             case HostCallback.Ready:
                 {
-                    FiberDriver? previous = FiberReadyHostCallback.Enter(this);
+                    // The callback finds this driver through the thread (a GC handle would keep abandoned Stores
+                    // alive); the previous one is restored after, since a host function may drive another fiber.
+                    FiberThread thread = FiberThread.Current;
+                    FiberDriver? previous = thread.Resuming;
+                    thread.Resuming = this;
                     try
                     {
                         return Interop.AllocatorNative.Resume(context, status, value);
                     }
                     finally
                     {
-                        FiberReadyHostCallback.Exit(previous);
+                        thread.Resuming = previous;
                     }
                 }
             default:
@@ -1029,7 +1033,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// started it, and this fiber's later calls go straight to the driver, where a pending call costs least (a fiber
     /// whose calls go pending keeps doing so, as a rule). A throw is captured by the callback, like a synchronous
     /// function's.</summary>
-    internal unsafe int ServeInline(int function, in FiberHostArguments arguments, int count, out nint result)
+    internal unsafe int ServeInline(int function, nint* arguments, int count, out nint result)
     {
         result = 0;
         if (!HostFunctions.TryGet(function, out FiberHostFunction host))
@@ -1039,7 +1043,10 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         Debug.Assert(Volatile.Read(ref _ownership) == Busy && !_hostStartedInline);
         // What a host function sees is the same as on the driver's path: the guest waits in its call.
         _state = FiberState.Suspended;
-        ValueTask<long> answer = host(new FiberHostCall(Handle, function, arguments, count));
+        // Built in place from the guest's words (checked by the callback), as on the driver's path (StartHost): a
+        // copy made first and then copied into the call was zeroed, stored word by word and read back with wide loads
+        // (a store-forwarding stall), then copied again.
+        ValueTask<long> answer = host(new FiberHostCall(Handle, function, count, arguments));
         if (!answer.IsCompleted)
         {
             WaitState().Pending = answer;

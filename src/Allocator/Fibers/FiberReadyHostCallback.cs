@@ -10,7 +10,7 @@ namespace Allocator.Fibers;
 /// a host call that is ready at once costs. A task still pending goes to the driver, which awaits it as usual
 /// (<see cref="FiberDriver.ServeInline"/>).</summary>
 /// <remarks>Tables with a synchronous entry keep <see cref="SyncHostCallback"/> (one callback per context); their
-/// asynchronous entries go through the driver. The driver is found through a thread-static set around each resume,
+/// asynchronous entries go through the driver. The driver is found through <see cref="FiberThread.Resuming"/>, set around each resume,
 /// for the reason <see cref="SyncHostCallback"/> gives: a GC handle would keep abandoned Stores alive.</remarks>
 internal static unsafe class FiberReadyHostCallback
 {
@@ -23,41 +23,24 @@ internal static unsafe class FiberReadyHostCallback
     /// <summary>The guest is told its call was cancelled and must return.</summary>
     internal const int Failed = 2;
 
-    [ThreadStatic]
-    private static FiberDriver? t_current;
-
     /// <summary>The native function pointer to store in the context's <c>sync_host</c>.</summary>
     public static nint Pointer => (nint)(delegate* unmanaged<nint, int, nint*, int, int*, nint>)&Serve;
-
-    /// <summary>Makes <paramref name="driver"/> the one this thread's callbacks serve; returns the previous one, to be
-    /// restored after the resume (a host function may drive another fiber).</summary>
-    public static FiberDriver? Enter(FiberDriver driver)
-    {
-        FiberDriver? previous = t_current;
-        t_current = driver;
-        return previous;
-    }
-
-    public static void Exit(FiberDriver? previous) => t_current = previous;
 
     [UnmanagedCallersOnly]
     private static nint Serve(nint state, int function, nint* arguments, int count, int* status)
     {
-        FiberDriver? driver = t_current;
+        FiberDriver? driver = null;
         try
         {
+            driver = FiberThread.Current.Resuming;
             if (driver is null || (uint)count > FiberHostCall.MaxArguments || (count > 0 && arguments == null))
             {
                 // Malformed: the driver reports it, as for any host call.
                 *status = NotHandled;
                 return 0;
             }
-            FiberHostArguments copy = default;
-            for (int i = 0; i < count; i++)
-            {
-                copy[i] = arguments[i];
-            }
-            *status = driver.ServeInline(function, copy, count, out nint result);
+            // The guest's words go to the driver as they are: the call is built from them where it is passed.
+            *status = driver.ServeInline(function, arguments, count, out nint result);
             return result;
         }
         catch (Exception ex)

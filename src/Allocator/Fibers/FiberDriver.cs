@@ -633,11 +633,13 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         Debug.Assert(seen is AwaitingHost or AwaitingHostAbandoned, "Nothing but a cancel ends a wait with no continuation.");
         Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
         wait.Pending = default; // pending for ever: never observed, never waited for
-        Exception failure = UnwindAfterFailure(refusal, _runToken) ?? refusal;
-        if (!woken)
+        if (woken)
         {
-            CompleteRun(0, failure);
+            // The cancel has ended the run already (WakeRun): the fiber ends as cancelled, as the run reported.
+            UnwindOwned(FiberState.Cancelled);
+            return;
         }
+        CompleteRun(0, UnwindAfterFailure(refusal, _runToken) ?? refusal);
     }
 
     /// <summary>With ownership held: the wait state, created by this fiber's first pending host call.</summary>
@@ -685,17 +687,15 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         _ = TryObserve(TakePendingHost()); // revoked by the Store's finalizer: its context is gone and must not be touched
     }
 
-    /// <summary>Ends a run's wait for its host task because of a cancel; false when nothing waits, or the host task
+    /// <summary>Ends a run's wait for its host task because of a cancel; nothing when nothing waits, or the host task
     /// ended the wait first.</summary>
-    private bool TryWakeForCancel()
+    private void TryWakeForCancel()
     {
-        if (Volatile.Read(ref _ownership) != AwaitingHost
-            || Interlocked.CompareExchange(ref _ownership, AwaitingHostAbandoned, AwaitingHost) != AwaitingHost)
+        if (Volatile.Read(ref _ownership) == AwaitingHost
+            && Interlocked.CompareExchange(ref _ownership, AwaitingHostAbandoned, AwaitingHost) == AwaitingHost)
         {
-            return false;
+            WakeRun();
         }
-        WakeRun();
-        return true;
     }
 
     /// <summary>A cancel or revoke has ended the run's wait (it won the ownership word): the run gives up, and none of

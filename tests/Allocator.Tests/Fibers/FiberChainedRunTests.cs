@@ -92,6 +92,8 @@ public sealed class FiberChainedRunTests
     [FiberFact]
     public void Cancel_ends_the_wait_of_a_run_without_a_token_at_once_and_runs_no_awaiter_inline()
     {
+        // Without the runner's context: with it, the awaiter below would be queued to it whatever the driver does.
+        using var noContext = new NoSynchronizationContext();
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         var gate = new TaskCompletionSource<long>();
@@ -174,6 +176,35 @@ public sealed class FiberChainedRunTests
         first.Dispose();
         source.Restart();
         using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 2, host);
+        Assert.Same(driver, next.Driver);
+        ValueTask<long> nextRun = next.RunAsync();
+        Assert.True(source.TryComplete());
+
+        cts.Cancel(); // the first run's token: a registration still held would cancel the next fiber
+
+        Assert.True(source.TryComplete());
+        Assert.Equal(1 + 2, nextRun.Result);
+        Assert.Equal(FiberState.Completed, next.State);
+    }
+
+    [FiberFact]
+    public void A_runs_token_is_let_go_when_a_cancel_ends_its_wait_and_does_not_reach_the_fiber_that_reuses_its_driver()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);
+        using var store = new Store<int>(allocator, 0);
+        var gate = new TaskCompletionSource<long>();
+        using var cts = new CancellationTokenSource();
+        Fiber first = Fiber.Create(store, "woken", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(gate.Task)));
+        FiberDriver driver = first.Driver!;
+        ValueTask<long> run = first.RunAsync(cts.Token);
+
+        first.Cancel(); // ends the run's wait (the run never completes through its end: the host task ends the fiber)
+        Assert.Throws<OperationCanceledException>(() => run.GetAwaiter().GetResult());
+        Assert.True(Task.Run(() => gate.SetResult(1)).Wait(CancellationAssert.Timeout));
+        Assert.True(SpinWait.SpinUntil(() => first.State == FiberState.Cancelled, CancellationAssert.Timeout));
+        first.Dispose();
+        var source = new FiberPendingHostCallAllocationTests.ReusablePendingSource();
+        using Fiber next = Fiber.Create(store, "next", TestGuest.CallLoop, 2, new FiberHostFunctions(source.Answer));
         Assert.Same(driver, next.Driver);
         ValueTask<long> nextRun = next.RunAsync();
         Assert.True(source.TryComplete());

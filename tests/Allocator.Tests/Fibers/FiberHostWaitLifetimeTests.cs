@@ -122,15 +122,4 @@ public sealed class FiberHostWaitLifetimeTests
         Assert.Equal(7, run.Result);
         return (fiber, new WeakReference(host.Task));
     }
-
-    /// <summary>Clears the test runner's synchronization context for a scope: with one, a task's completion queues its
-    /// continuations instead of running them inline, and the run would not end on this thread.</summary>
-    private sealed class NoSynchronizationContext : IDisposable
-    {
-        private readonly SynchronizationContext? _previous = SynchronizationContext.Current;
-
-        public NoSynchronizationContext() => SynchronizationContext.SetSynchronizationContext(null);
-
-        public void Dispose() => SynchronizationContext.SetSynchronizationContext(_previous);
-    }
 }

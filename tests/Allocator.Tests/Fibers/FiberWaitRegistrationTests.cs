@@ -65,8 +65,30 @@ public sealed class FiberWaitRegistrationTests
         Assert.Equal(0, store.StacksCheckedOut);
     }
 
-    /// <summary>Pending for ever, and refuses every continuation, as a source awaited by someone else does.</summary>
-    private sealed class RefusingSource : IValueTaskSource<long>
+    [FiberFact]
+    public void A_cancel_that_lands_while_the_continuation_is_refused_ends_the_run_once_as_cancelled()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        Fiber? fiber = null;
+        // The cancel lands after the wait is published and before the refusal: it ends the run's wait itself, and the
+        // refusal must then neither end the run a second time nor leave the fiber waiting.
+        var refusing = new RefusingSource(() => fiber!.Cancel());
+        fiber = Fiber.Create(store, "cancelled while refused", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => refusing.Pending()));
+
+        ValueTask<long> run = fiber.RunAsync();
+
+        Assert.True(run.IsCompleted);
+        Assert.Throws<OperationCanceledException>(() => run.GetAwaiter().GetResult());
+        Assert.Equal(FiberState.Cancelled, fiber.State);
+        Assert.Equal(0, store.StacksCheckedOut);
+        Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
+        fiber.Dispose();
+    }
+
+    /// <summary>Pending for ever, and refuses every continuation, as a source awaited by someone else does (after
+    /// running <paramref name="beforeRefusing"/>, if any).</summary>
+    private sealed class RefusingSource(Action? beforeRefusing = null) : IValueTaskSource<long>
     {
         public static readonly InvalidOperationException Refusal = new("This value task is awaited elsewhere already.");
 
@@ -76,7 +98,10 @@ public sealed class FiberWaitRegistrationTests
 
         ValueTaskSourceStatus IValueTaskSource<long>.GetStatus(short token) => ValueTaskSourceStatus.Pending;
 
-        void IValueTaskSource<long>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        void IValueTaskSource<long>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            beforeRefusing?.Invoke();
             throw Refusal;
+        }
     }
 }

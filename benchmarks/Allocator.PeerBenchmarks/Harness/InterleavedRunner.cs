@@ -5,10 +5,16 @@ namespace Allocator.PeerBenchmarks.Harness;
 /// <summary>Measures every case of every comparison in rounds, cases interleaved (the order rotates each round), so
 /// a noisy neighbour on a shared 2-core machine hits ours and the peer alike. A run is a set of rounds; each case's
 /// time in a run is its median over the rounds, and a comparison's ratio is taken within one run. Several runs give
-/// the range. Before the first run, every case runs a few unmeasured rounds so the JIT has tiered it up.</summary>
+/// the range. Before the first run, every case runs unmeasured rounds so the JIT has tiered it up, and batches are
+/// sized again after them.</summary>
 internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
 {
     private const int WarmUpRounds = 3;
+
+    // Three rounds of a few cases (a filtered run) can take less time than the JIT needs to install its final code
+    // (tier-1 compiles in the background after a quiet spell of 100 ms): whole processes then measured the fiber row at
+    // 0.07-0.12x against its usual 0.35x, with batches sized for the early code. So warm up for at least this long.
+    private static readonly TimeSpan MinimumWarmUp = TimeSpan.FromSeconds(1);
 
     public sealed record Result(Comparison Comparison, double[] OursNs, double[] PeerNs, double[] Ratios, double OursBytesPerOp);
 
@@ -21,14 +27,20 @@ internal sealed class InterleavedRunner(int runs, int rounds, TimeSpan batch)
             iterations[benchCase] = Calibrate(benchCase);
             log.WriteLine($"  calibrated {benchCase.Name}: {iterations[benchCase]} per batch");
         }
-        for (int round = 0; round < WarmUpRounds; round++)
+        long warmUpStart = Stopwatch.GetTimestamp();
+        int warmUpRounds = 0;
+        for (; warmUpRounds < WarmUpRounds || Stopwatch.GetElapsedTime(warmUpStart) < MinimumWarmUp; warmUpRounds++)
         {
             foreach (BenchCase benchCase in cases)
             {
                 benchCase.Run(iterations[benchCase]);
             }
         }
-        log.WriteLine($"  warmed up ({WarmUpRounds} rounds)");
+        foreach (BenchCase benchCase in cases)
+        {
+            iterations[benchCase] = Calibrate(benchCase); // for the code the JIT has settled on
+        }
+        log.WriteLine($"  warmed up ({warmUpRounds} rounds, {Stopwatch.GetElapsedTime(warmUpStart).TotalSeconds:F1} s), batches sized again");
         var ns = cases.ToDictionary(c => c, _ => new double[runs]);
         var bytes = cases.ToDictionary(c => c, _ => new List<double>());
         for (int run = 0; run < runs; run++)

@@ -623,15 +623,10 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// The run's end is published here, not thrown: the caller may be the host task of an earlier wait, ending it.</summary>
     private void FailRefusedWait(FiberHostWait wait, Exception refusal)
     {
-        int seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost);
-        bool woken = seen == AwaitingHostAbandoned;
-        if (woken)
-        {
-            seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHostAbandoned);
-        }
+        bool woken = !TryOwnFrom(AwaitingHost);
+        bool owned = !woken || TryOwnFrom(AwaitingHostAbandoned);
         // A revoke needs this driver unreachable, and it is running: only a cancel can have moved the word meanwhile.
-        Debug.Assert(seen is AwaitingHost or AwaitingHostAbandoned, "Nothing but a cancel ends a wait with no continuation.");
-        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
+        Debug.Assert(owned, "Nothing but a cancel ends a wait with no continuation.");
         wait.Pending = default; // pending for ever: never observed, never waited for
         if (woken)
         {
@@ -669,17 +664,14 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// the wait first, the fiber ends; after a finalizer's revoke, only the outcome is observed.</summary>
     private void OnHostEnded()
     {
-        int seen = Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHost);
-        if (seen == AwaitingHost)
+        if (TryOwnFrom(AwaitingHost))
         {
-            Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
             _state = FiberState.Running;
             ContinueRun(afterHostCall: true);
             return;
         }
-        if (seen == AwaitingHostAbandoned && Interlocked.CompareExchange(ref _ownership, Busy, AwaitingHostAbandoned) == AwaitingHostAbandoned)
+        if (TryOwnFrom(AwaitingHostAbandoned))
         {
-            Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
             EndAfterHost();
             return;
         }
@@ -1202,9 +1194,13 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         _syncBinding?.Dispose();
     }
 
-    private bool TryAcquire()
+    private bool TryAcquire() => TryOwnFrom(Idle);
+
+    /// <summary>Moves the ownership word from <paramref name="state"/> to Busy, for this thread; false (and no change)
+    /// when the word is not in that state. Only the word's Busy holder resumes the fiber.</summary>
+    private bool TryOwnFrom(int state)
     {
-        if (Interlocked.CompareExchange(ref _ownership, Busy, Idle) != Idle)
+        if (Interlocked.CompareExchange(ref _ownership, Busy, state) != state)
         {
             return false;
         }

@@ -132,9 +132,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
     public InvalidTokenReason? Return(PooledStack stack)
     {
-        if (Judge(stack) is { } reason)
+        if (JudgeReturn(stack) is { } reason)
         {
-            Interlocked.Increment(ref _refusedReturns);
             return reason;
         }
         // Claim the return first: the slot is even (not out) but not yet free, so nobody can rent it while we reset
@@ -159,9 +158,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
     public InvalidTokenReason? ReturnHeld(PooledStack stack)
     {
-        if (Judge(stack) is { } reason)
+        if (JudgeReturn(stack) is { } reason)
         {
-            Interlocked.Increment(ref _refusedReturns);
             return reason;
         }
         Volatile.Write(ref _state[stack.Index].Value, stack.Generation + 1);
@@ -304,6 +302,17 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         {
             _reservation.Dispose();
         }
+    }
+
+    /// <summary>Judges a returned stack against its slot (<see cref="Judge"/>), counting a refusal.</summary>
+    private InvalidTokenReason? JudgeReturn(PooledStack stack)
+    {
+        InvalidTokenReason? reason = Judge(stack);
+        if (reason is not null)
+        {
+            Interlocked.Increment(ref _refusedReturns);
+        }
+        return reason;
     }
 
     /// <summary>Judges a token against its slot; an index out of range is judged without reading any slot (a

@@ -78,6 +78,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     private CancellationToken _runToken;
     private CancellationTokenRegistration _runRegistration;
     private Action? _afterYield; // the chained run's continuation after Task.Yield, created by its first yield
+    private Fiber? _recycleAfterCompletion; // disposed inline below CompleteRun: recycled once that code has returned
     // Which native host callback this fiber's context has (see Start), and whether a host function started inside it
     // left a pending task in _wait.Pending for the driver to wait for.
     private HostCallback _callback;
@@ -200,7 +201,15 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             return;
         }
         FiberThread thread = FiberThread.Current;
-        if (thread.Completing == this || thread.Spare is not null)
+        if (thread.Completing == this)
+        {
+            // Disposed by the code awaiting the run, inline below CompleteRun (an await's continuation, as in
+            // Store.RunFiberAsync): this thread recycles it once that code has returned, so the next fiber here still
+            // finds a spare (otherwise a scoped run that waited allocated a driver every time, about 360 B).
+            _recycleAfterCompletion = handle;
+            return;
+        }
+        if (thread.Spare is not null)
         {
             return;
         }
@@ -256,6 +265,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         _appliedEpoch = null;
         _deadline = ulong.MaxValue;
         _deadlineCallback = null;
+        _recycleAfterCompletion = null;
         Handle = null!;
         Name = string.Empty;
         HostFunctions = null!;
@@ -837,6 +847,12 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         finally
         {
             thread.Completing = outer; // whatever ran inline has returned
+        }
+        if (_recycleAfterCompletion is { } disposed)
+        {
+            // Nothing below this frame touches the driver any more: its callers only return.
+            _recycleAfterCompletion = null;
+            TryRecycle(disposed);
         }
     }
 

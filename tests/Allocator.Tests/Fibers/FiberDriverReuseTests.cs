@@ -287,6 +287,36 @@ public sealed class FiberDriverReuseTests
     }
 
     [FiberFact]
+    public void A_fiber_disposed_by_the_code_awaiting_its_run_hands_its_driver_on_once_that_code_has_returned()
+    {
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var host = new TaskCompletionSource<long>(); // continuations inline: the run goes on inside SetResult
+        Fiber waited = Fiber.Create(store, "waited", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
+        FiberDriver driver = waited.Driver!;
+        ValueTask<long> run = waited.RunAsync();
+        Assert.False(run.IsCompleted);
+        Fiber? inside = null;
+        ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter = run.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() =>
+        {
+            // As `using Fiber f = ...; await f.RunAsync();` (and Store.RunFiberAsync) end: read, then dispose, inline.
+            _ = awaiter.GetResult();
+            waited.Dispose();
+            // Kept undisposed to the end, so its own driver does not fill the spare slot meanwhile.
+            inside = Fiber.Create(store, "inside", TestGuest.CallLoop, 1, FiberHostFunctions.From(FiberHostEntry.Sync(_ => 1)));
+        });
+
+        CompleteInline(host, 1);
+
+        Assert.NotSame(driver, inside!.Driver); // not while its frames are below
+        using Fiber after = Fiber.Create(store, "after", TestGuest.CallLoop, 1, FiberHostFunctions.From(FiberHostEntry.Sync(_ => 1)));
+        Assert.Same(driver, after.Driver); // but as soon as they have returned: no driver allocated per scoped run
+        Assert.Equal(1, after.RunAsync().GetAwaiter().GetResult());
+        inside.Dispose();
+    }
+
+    [FiberFact]
     public void A_fiber_that_waits_inside_code_awaiting_a_waited_run_keeps_no_abandoned_store_alive()
     {
         using PoolingAllocator allocator = FiberPools.Allocator();

@@ -95,6 +95,10 @@ internal sealed class StackLease : Lease
 
     public IStackHolder? Holder { get; private set; }
 
+#pragma warning disable CS0169 // never read: every checkout writes this lease, which may lie just before another's
+    private CacheLineTailPadding _tailPadding; // declared last: laid out last (see CacheLineTailPadding)
+#pragma warning restore CS0169
+
     /// <summary>Checks this lease out to <paramref name="store"/> for <paramref name="stack"/>: a fresh pool checkout,
     /// or the one the Store kept cached (the same pool checkout gets a new lease generation).</summary>
     public void Begin(IStackLeaseOwner store, long storeId, PooledStack stack, string owner, IStackHolder? holder)
@@ -138,6 +142,10 @@ internal sealed class SlotLease(SlotPool pool) : Lease
     public SlotPool Pool { get; } = pool;
 
     public PooledSlot Slot { get; private set; }
+
+#pragma warning disable CS0169 // never read: every checkout writes this lease, which may lie just before another's
+    private CacheLineTailPadding _tailPadding; // declared last: laid out last (see CacheLineTailPadding)
+#pragma warning restore CS0169
 
     public void Begin(long storeId, PooledSlot slot)
     {

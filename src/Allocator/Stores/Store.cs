@@ -30,6 +30,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     private StoreTracker? _tracker;
     private State _state;
     private bool _releasePending;
+#pragma warning disable CS0169 // never read: it keeps the next object's first words off the line of our lock and lists
+    private CacheLineTailPadding _tailPadding; // declared last: laid out last (see CacheLineTailPadding)
+#pragma warning restore CS0169
 
     /// <summary>Creates a Store that checks resources out of <paramref name="allocator"/>.</summary>
     public Store(PoolingAllocator allocator, T data)

@@ -168,10 +168,11 @@ public sealed class StoreRecyclingTests
         }
         Assert.Equal(0, checkouts);
         // One Store object per request and nothing else: no lease, no lock object, no finalizer tracker (the Store's
-        // size depends on T and the runtime: 88 bytes for Store<int> on x64, against 480 bytes of Store-side objects
-        // per request before issue 9).
+        // size depends on T and the runtime: 136 bytes for Store<int> on x64, 48 of them the padding that keeps its
+        // lock and lists off the next object's cache line (CacheLineTailPadding; 88 bytes without it), against 480
+        // bytes of Store-side objects per request before issue 9).
         Assert.Equal(Requests * SizeOfAStore(allocator), whole);
-        Assert.InRange(whole / Requests, 1, 128);
+        Assert.InRange(whole / Requests, 1, 136);
     }
 
     /// <summary>What constructing a Store allocates (the object itself), measured the same way.</summary>

@@ -320,3 +320,19 @@ GUEST_API int32_t guest_context_layout(int32_t* offsets, int32_t count)
     }
     return (int32_t)sizeof(allocator_fiber_ctx);
 }
+
+/* Yields once of its own accord, then calls host function 0 with arg as its one argument and returns the result; -1
+ * when the yield or the call was cancelled. A run goes on after a yield wherever the scheduler runs it, so the call is
+ * made from a resume on another thread than the first. */
+GUEST_API intptr_t guest_yield_then_call(allocator_fiber_ctx* ctx, intptr_t arg)
+{
+    if (allocator_fiber_yield(ctx) != ALLOCATOR_FIBER_HOST_OK) {
+        return -1;
+    }
+    intptr_t args[1] = { arg };
+    intptr_t result;
+    if (allocator_fiber_host_call(ctx, 0, args, 1, &result) != ALLOCATOR_FIBER_HOST_OK) {
+        return -1;
+    }
+    return result;
+}

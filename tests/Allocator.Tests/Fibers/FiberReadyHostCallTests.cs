@@ -126,6 +126,51 @@ public sealed class FiberReadyHostCallTests
         Assert.Equal(0, allocator.Stacks.InUse);
     }
 
+    [FiberFact]
+    public void A_ready_call_made_after_the_run_moved_to_another_thread_is_served_inside_that_threads_resume()
+    {
+        // The callback finds its driver through the thread the resume runs on. The run starts on a thread of its own,
+        // which has ended (and its per-thread state been collected) when the test thread goes on with the run after
+        // the guest's yield and the guest makes its call: anything kept from the first resume would name the dead
+        // thread, and the call would miss its driver.
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var queue = new QueueingContext();
+        Fiber? seen = null;
+        bool servedInline = false;
+        int servingThread = 0;
+        FiberHostFunctions host = FiberHostFunctions.From(FiberHostEntry.Async(call =>
+        {
+            seen = call.Fiber;
+            servingThread = Environment.CurrentManagedThreadId;
+            servedInline = new System.Diagnostics.StackTrace().ToString().Contains(nameof(FiberReadyHostCallback), StringComparison.Ordinal);
+            return new ValueTask<long>(call[0] + 1);
+        }));
+        Fiber? fiber = null;
+        Task<long>? run = null;
+        int firstThread = 0;
+        var starter = new Thread(() =>
+        {
+            firstThread = Environment.CurrentManagedThreadId;
+            fiber = Fiber.Create(store, "moves", TestGuest.YieldThenCall, 41, host);
+            run = queue.Run(() => fiber.RunAsync().AsTask()); // the yield is posted to the queue
+        });
+        starter.Start();
+        starter.Join();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(run!.IsCompleted);
+
+        queue.RunUntil(() => run.IsCompleted);
+
+        Assert.Equal(42, run.GetAwaiter().GetResult());
+        Assert.Same(fiber, seen);
+        Assert.NotEqual(firstThread, servingThread);
+        Assert.True(servedInline, "the call after the move went to the driver instead of the resume's callback");
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber!, FiberState.Completed);
+    }
+
     /// <summary>Runs a fiber whose host calls all answer at once: it must end synchronously.</summary>
     private static long OurRun(Fiber fiber)
     {

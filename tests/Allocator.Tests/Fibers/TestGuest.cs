@@ -36,6 +36,7 @@ internal static class TestGuest
     public static nint CallEach => Export("guest_call_each");
     public static nint YieldTimes => Export("guest_yield_times");
     public static nint WriteAfterCall => Export("guest_write_after_call");
+    public static nint YieldThenCall => Export("guest_yield_then_call");
 
     /// <summary>guest_checked_calls' argument: the seed in the high bits, the call count in the low 16.</summary>
     public static nint CheckedCallsArgument(int seed, int count) => ((nint)seed << 16) | (nint)count;

@@ -106,7 +106,13 @@ internal sealed class StackLease : Lease
         Debug.Assert(Stack.Index == stack.Index || !Stack.IsValid, "A lease belongs to one stack slot.");
         Debug.Assert(ForFiber == holder is not null, "Fiber and raw checkouts never share a lease.");
         // Only a fiber's lease references its Store (see the remarks on Lease); a raw one goes back through a token.
-        _store = ForFiber ? store : null;
+        // A raw lease's field is null already (it is never set, and Shelve clears it): written only for fibers, so a
+        // raw checkout saves a write barrier.
+        Debug.Assert(ForFiber || _store is null);
+        if (ForFiber)
+        {
+            _store = store;
+        }
         Stack = stack;
         Owner = owner;
         Holder = holder;

@@ -23,7 +23,8 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 {
     // Inline, not a lock object: nothing to allocate per Store, and one atomic per entry (see StoreLock).
     private StoreLock _lock;
-    private LeaseList<StackLease> _rawStacks; // apart from fiber stacks: tokens reach these (see Lease's remarks)
+    // Raw stacks out: a count, no list; their leases stay findable in the allocator's RawStackLeases (see there).
+    private int _rawStacksOut;
     private LeaseList<StackLease> _fiberStacks;
     private LeaseList<SlotLease> _slots;
     private T _data;
@@ -72,7 +73,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         {
             using (Lock())
             {
-                return _rawStacks.Count + _fiberStacks.Count;
+                return _rawStacksOut + _fiberStacks.Count;
             }
         }
     }
@@ -224,7 +225,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             ThrowIfNotLive();
             if (!NoStacksOut)
             {
-                throw new StacksCheckedOutException([.. _rawStacks.ToArray().Select(DescribeHolder), .. _fiberStacks.ToArray().Select(DescribeHolder)]);
+                throw new StacksCheckedOutException([.. RawLeasesHeld().Select(DescribeHolder), .. _fiberStacks.ToArray().Select(DescribeHolder)]);
             }
             _state = State.Consumed;
             failures = ReleaseAll();
@@ -271,9 +272,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         {
             _state = State.Disposed;
             // Raw stacks run nothing of ours: they go straight back. Fiber stacks still out stay out.
-            while (_rawStacks.First is { } lease)
+            foreach (StackLease lease in RawLeasesHeld())
             {
-                _rawStacks.Remove(lease);
+                _rawStacksOut--;
                 Collect(ref failures, ReturnToPool(lease));
             }
             if (ReleaseUnlessFibersHoldStacks() is { } released)
@@ -303,9 +304,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             // Finalizing: the tracker dies with this Store rather than becoming a spare.
             _tracker = null;
             held = AllocatorEventSource.Log.IsEnabled() ? DescribeHeld() : [];
-            while (_rawStacks.First is { } raw)
+            foreach (StackLease raw in RawLeasesHeld())
             {
-                _rawStacks.Remove(raw);
+                _rawStacksOut--;
                 _ = ReturnToPool(raw);
             }
             StackLease? next;
@@ -363,17 +364,24 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             if (lease.ForFiber != forFiber)
             {
                 // The cached stack changes kind: its lease goes back to its own shelf, the other kind's comes off.
-                ShelfOf(lease.ForFiber).Put(stack.Index, lease);
-                lease = ShelfOf(forFiber).Take(stack.Index) ?? new StackLease(forFiber);
+                ShelveLease(stack.Index, lease);
+                lease = LeaseOf(stack.Index, forFiber);
             }
         }
         else
         {
             stack = Allocator.Stacks.Rent(Id, owner);
-            lease = ShelfOf(forFiber).Take(stack.Index) ?? new StackLease(forFiber);
+            lease = LeaseOf(stack.Index, forFiber);
         }
         lease.Begin(this, Id, stack, owner, holder);
-        StacksOf(lease).Add(lease);
+        if (forFiber)
+        {
+            _fiberStacks.Add(lease);
+        }
+        else
+        {
+            _rawStacksOut++;
+        }
         return lease;
     }
 
@@ -386,7 +394,15 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             return;
         }
         Debug.Assert(lease.StoreId == Id, "A lease calls back only the Store that holds it.");
-        StacksOf(lease).Remove(lease);
+        if (lease.ForFiber)
+        {
+            _fiberStacks.Remove(lease);
+        }
+        else
+        {
+            Debug.Assert(_rawStacksOut > 0);
+            _rawStacksOut--;
+        }
         if (deferred)
         {
             Allocator.CountDeferredReturns(1);
@@ -530,7 +546,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     {
         PooledStack stack = lease.Stack;
         lease.Shelve();
-        ShelfOf(lease.ForFiber).Put(stack.Index, lease);
+        ShelveLease(stack.Index, lease);
         try
         {
             // Held: this Store returns a checkout once, under its lock, and no other Store has it (see ReturnHeld).
@@ -557,12 +573,30 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         }
     }
 
-    private LeaseShelf<StackLease> ShelfOf(bool forFiber) => forFiber ? Allocator.Shelves.FiberStacks : Allocator.Shelves.RawStacks;
+    /// <summary>Slot <paramref name="index"/>'s lease of the kind asked for: a raw one from its permanent place, a
+    /// fiber's off its shelf (or a new one).</summary>
+    private StackLease LeaseOf(int index, bool forFiber) => forFiber
+        ? Allocator.Shelves.FiberStacks.Take(index) ?? new StackLease(forFiber: true)
+        : Allocator.Shelves.RawStacks.Get(index);
 
-    /// <summary>The list a held stack lease is on.</summary>
-    private ref LeaseList<StackLease> StacksOf(StackLease lease) => ref lease.ForFiber ? ref _fiberStacks : ref _rawStacks;
+    /// <summary>Puts a shelved lease where the slot's next checkout finds it: a fiber's back on its shelf; a raw one
+    /// never left its place.</summary>
+    private void ShelveLease(int index, StackLease lease)
+    {
+        if (lease.ForFiber)
+        {
+            Allocator.Shelves.FiberStacks.Put(index, lease);
+        }
+        else
+        {
+            Debug.Assert(ReferenceEquals(Allocator.Shelves.RawStacks.Peek(index), lease), "A raw lease stays in its place.");
+        }
+    }
 
-    private bool NoStacksOut => _rawStacks.IsEmpty && _fiberStacks.IsEmpty;
+    /// <summary>Under the lock: the raw stack leases this Store holds (cold paths: one pass over the stack slots).</summary>
+    private StackLease[] RawLeasesHeld() => _rawStacksOut == 0 ? [] : Allocator.Shelves.RawStacks.HeldBy(Id, _rawStacksOut);
+
+    private bool NoStacksOut => _rawStacksOut == 0 && _fiberStacks.IsEmpty;
 
     private LeaseShelf<SlotLease> ShelfOf(SlotPool pool) =>
         ReferenceEquals(pool, Allocator.Memories) ? Allocator.Shelves.Memories : Allocator.Shelves.Instances;
@@ -670,7 +704,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     /// <summary>What this Store holds, one entry per stack or slot (for the abandoned-Store event).</summary>
     private string[] DescribeHeld() =>
-        [.. _rawStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _fiberStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
+        [.. RawLeasesHeld().Select(l => $"stack '{l.Owner}'"), .. _fiberStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
 
     /// <summary>The held <see cref="StoreLock"/> of a <c>using</c> block.</summary>
     private ref struct LockScope

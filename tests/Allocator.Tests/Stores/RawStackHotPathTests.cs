@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Allocator.Stores;
 
 namespace Allocator.Tests.Stores;
@@ -64,5 +65,64 @@ public sealed class RawStackHotPathTests
             least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
         }
         Assert.Equal(0, least);
+    }
+
+    [Fact]
+    public void Ending_a_store_returns_exactly_its_own_raw_stacks_and_leaves_another_stores_alone()
+    {
+        // Raw stacks are counted, not listed: a Store that ends with some out finds them among every slot's lease.
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 6, cache: false);
+        using var other = new Store<int>(allocator, 0);
+        var disposed = new Store<int>(allocator, 1);
+        var consumedLater = new Store<int>(allocator, 2);
+        StackToken otherFirst = other.CheckoutStack("other 1");
+        StackToken[] mine = [disposed.CheckoutStack("a"), disposed.CheckoutStack("b")];
+        StackToken otherSecond = other.CheckoutStack("other 2");
+        StackToken third = disposed.CheckoutStack("c");
+        disposed.ReturnStack(mine[1]);
+        StackToken late = consumedLater.CheckoutStack("late");
+        Assert.Equal(2, disposed.StacksCheckedOut);
+        Assert.Equal(5, allocator.Stacks.InUse);
+
+        var refused = Assert.Throws<StacksCheckedOutException>(() => consumedLater.IntoData());
+        Assert.Equal(["late"], refused.Owners);
+        disposed.Dispose();
+
+        Assert.Equal(3, allocator.Stacks.InUse);
+        Assert.Equal(2, other.StacksCheckedOut);
+        Assert.Equal(InvalidTokenReason.WrongOwner, Assert.Throws<InvalidTokenException>(() => other.ReturnStack(third)).Reason);
+        other.ReturnStack(otherFirst);
+        other.ReturnStack(otherSecond);
+        consumedLater.ReturnStack(late);
+        consumedLater.IntoData();
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.GetStackStatistics().RefusedReturns);
+    }
+
+    [Fact]
+    public void An_abandoned_store_gives_back_its_raw_stacks_and_no_other_stores()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 4, cache: false);
+        using var keeper = new Store<int>(allocator, 0);
+        StackToken kept = keeper.CheckoutStack("kept");
+        Abandon(allocator);
+        for (int i = 0; i < 10 && allocator.AbandonedStores == 0; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.Equal(1, allocator.AbandonedStores);
+        Assert.Equal(1, allocator.Stacks.InUse);
+        Assert.Equal(1, keeper.StacksCheckedOut);
+        keeper.ReturnStack(kept);
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Abandon(PoolingAllocator allocator)
+    {
+        var dropped = new Store<int>(allocator, 1);
+        dropped.CheckoutStack("dropped 1");
+        dropped.CheckoutStack("dropped 2");
     }
 }

@@ -65,12 +65,24 @@ internal sealed class IndexAllocator
     /// never at the other cores' cells.</summary>
     public bool TryAllocateUnkeyed(out int index, out int outOfSharedList)
     {
+        index = TakeParkedUnkeyed();
+        outOfSharedList = -1;
+        return index >= 0 || TryAllocateUnkeyedShared(out index, out outOfSharedList);
+    }
+
+    /// <summary>The steady state of <see cref="TryAllocateUnkeyed"/>: the slot parked on this core, or -1.</summary>
+    public int TakeParkedUnkeyed()
+    {
+        Debug.Assert(_parked is not null && _maxWarm == 0, "Only pools without affinity park slots per core.");
+        return _parked.Take();
+    }
+
+    /// <summary>The rest of <see cref="TryAllocateUnkeyed"/>, once this core's cell was empty: the shared list, then
+    /// another core's parked slot.</summary>
+    public bool TryAllocateUnkeyedShared(out int index, out int outOfSharedList)
+    {
         Debug.Assert(_parked is not null && _maxWarm == 0, "Only pools without affinity park slots per core.");
         outOfSharedList = -1;
-        if (_parked.TryTake(out index))
-        {
-            return true;
-        }
         if (_cold.TryPop(out index, out int remaining))
         {
             outOfSharedList = Capacity - remaining;

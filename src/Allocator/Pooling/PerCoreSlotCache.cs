@@ -23,19 +23,18 @@ internal sealed class PerCoreSlotCache
     /// <summary>Takes the slot parked on the current core, if any.</summary>
     public bool TryTake(out int index)
     {
+        index = Take();
+        return index >= 0;
+    }
+
+    /// <summary>The slot parked on the current core, taken, or -1: a plain return value, so the stack checkout's
+    /// steady state inlines with nothing passed through memory (out parameters were spilled to the frame).</summary>
+    public int Take()
+    {
         ref Cell cell = ref _cells[Thread.GetCurrentProcessorId() & _mask];
         // Read first: an empty cell is left untouched instead of being written (and pulled into exclusive state).
-        if (Volatile.Read(ref cell.IndexPlusOne) != 0)
-        {
-            int taken = Interlocked.Exchange(ref cell.IndexPlusOne, 0);
-            if (taken != 0)
-            {
-                index = taken - 1;
-                return true;
-            }
-        }
-        index = -1;
-        return false;
+        // Empty reads 0, so both ways the result is the value taken minus one.
+        return Volatile.Read(ref cell.IndexPlusOne) == 0 ? -1 : Interlocked.Exchange(ref cell.IndexPlusOne, 0) - 1;
     }
 
     /// <summary>Parks a slot on the current core; false when that core's cell is occupied.</summary>

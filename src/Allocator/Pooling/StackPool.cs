@@ -23,6 +23,11 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     private readonly nuint _guardSize;
     private readonly nuint _slotStride;
     private readonly string _limitName;
+    // Copies of what every checkout and return reads, one load each instead of a chain through Options and the
+    // reservation.
+    private readonly nint _firstStackBottom;
+    private readonly nuint _stackSize;
+    private readonly bool _zeroOnReturn;
     private int _peak;
     private long _exhaustions;
     private long _refusedReturns;
@@ -51,6 +56,9 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
             _reservation.Dispose();
             throw;
         }
+        _firstStackBottom = _reservation.BaseAddress + (nint)_guardSize;
+        _stackSize = options.StackSize;
+        _zeroOnReturn = options.ZeroOnReturn;
         _state = new SlotStateWord[options.MaxStacks];
         _indices = new IndexAllocator(options.MaxStacks, maxWarm: 0);
         _resets = new DecommitQueue(this, options.ZeroOnReturn ? options.DecommitBatchSize : 1);
@@ -100,9 +108,37 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     public PooledStack Rent(long storeId, string? owner)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
+        // The steady state inline, the rest out of line: a parked stack was counted in the peak when it left the
+        // shared list, so only the slow path looks at the peak.
+        int index = _indices.TakeParkedUnkeyed();
+        if (index < 0)
+        {
+            index = TakeFromSharedList();
+        }
+        if (IsDisposed)
+        {
+            // Dispose ran between the check above and taking the slot: hand it back (which may release the memory).
+            FreeAndMaybeRelease(index);
+            throw new ObjectDisposedException(GetType().FullName);
+        }
+        ref SlotStateWord slot = ref _state[index];
+        SetOwner(ref slot, storeId, owner);
+        // Only the taker owns a free slot and a return only ever compares against an odd (issued) generation, so a
+        // plain release store moves the word from even (free) to odd (out): no lock-prefixed increment needed.
+        ulong generation = slot.Value + 1;
+        Debug.Assert((generation & 1) == 1, "A free slot's state word is even.");
+        Volatile.Write(ref slot.Value, generation);
+        return new PooledStack(index, generation, StackBottom(index), _stackSize);
+    }
+
+    /// <summary>A checkout that found this core's cell empty: the shared list, another core's parked stack, or,
+    /// after retrying the resets that failed, exhaustion.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int TakeFromSharedList()
+    {
         int index;
         int outOfSharedList;
-        while (!_indices.TryAllocateUnkeyed(out index, out outOfSharedList))
+        while (!_indices.TryAllocateUnkeyedShared(out index, out outOfSharedList))
         {
             // Stacks whose reset failed earlier are tried again before the pool reports exhaustion.
             if (!_resets.FlushOrWait())
@@ -111,21 +147,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
                 ThrowExhausted();
             }
         }
-        if (IsDisposed)
-        {
-            // Dispose ran between the check above and taking the slot: hand it back (which may release the memory).
-            FreeAndMaybeRelease(index);
-            throw new ObjectDisposedException(GetType().FullName);
-        }
-        UpdatePeak(outOfSharedList); // -1 for a parked stack: it was counted when it left the shared list
-        ref SlotStateWord slot = ref _state[index];
-        SetOwner(ref slot, storeId, owner);
-        // Only the taker owns a free slot and a return only ever compares against an odd (issued) generation, so a
-        // plain release store moves the word from even (free) to odd (out): no lock-prefixed increment needed.
-        ulong generation = slot.Value + 1;
-        Debug.Assert((generation & 1) == 1, "A free slot's state word is even.");
-        Volatile.Write(ref slot.Value, generation);
-        return new PooledStack(index, generation, StackBottom(index), Options.StackSize);
+        UpdatePeak(outOfSharedList); // -1 for a stolen parked stack: it was counted when it left the shared list
+        return index;
     }
 
     /// <summary>Returns a stack; null, or why it was refused (nothing changes then).</summary>
@@ -170,7 +193,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <summary>A claimed return (the slot's word even, the slot not yet free): reset it, or free it now.</summary>
     private void ResetOrFree(PooledStack stack)
     {
-        if (Options.ZeroOnReturn && !IsDisposed)
+        if (_zeroOnReturn && !IsDisposed)
         {
             _resets.Enqueue(stack.Index);
         }
@@ -288,7 +311,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     private void FreeAndMaybeRelease(int index)
     {
-        _indices.Free(index, null);
+        // Cold straight away: a stack pool keeps no keys (Free(index, null) only came here through two more calls).
+        _indices.FreeCold(index);
         if (IsDisposed)
         {
             ReleaseIfDrained();
@@ -347,7 +371,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     private nuint SlotOffset(int index) => (nuint)index * _slotStride;
 
-    private nint StackBottom(int index) => _reservation.BaseAddress + (nint)(SlotOffset(index) + _guardSize);
+    private nint StackBottom(int index) => _firstStackBottom + (nint)SlotOffset(index);
 
     private void UpdatePeak(int inUse)
     {

@@ -32,6 +32,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     private StoreTracker? _tracker;
     private State _state;
     private bool _releasePending;
+    private readonly bool _cachesStack; // Allocator.Options.CacheStackInStore, read once: every return asks
 #pragma warning disable CS0169 // never read: it keeps the next object's first words off the line of our lock and lists
     private CacheLineTailPadding _tailPadding; // declared last: laid out last (see CacheLineTailPadding)
 #pragma warning restore CS0169
@@ -41,6 +42,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     {
         ArgumentNullException.ThrowIfNull(allocator);
         Allocator = allocator;
+        _cachesStack = allocator.Options.CacheStackInStore;
         _data = data;
         Id = StoreIds.Next();
     }
@@ -408,7 +410,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             Allocator.CountDeferredReturns(1);
         }
         InvalidTokenReason? refused = null;
-        if (_state == State.Live && Allocator.Options.CacheStackInStore && _cachedStack is null)
+        if (_cachesStack && _state == State.Live && _cachedStack is null)
         {
             lease.Shelve(); // ends the checkout and drops the fiber and the Store; the stack stays ours
             _cachedStack = lease;

@@ -30,13 +30,15 @@ internal struct LeaseList<TLease>
     /// <summary>Any listed lease (the most recently added), or null when the list is empty.</summary>
     public readonly TLease? First => (TLease?)_head;
 
+    /// <remarks>Into an empty list (the common case: one fiber, one slot of a kind) it writes the head only: a
+    /// lease's links are null while it is unlisted, and each reference store is a write barrier call.</remarks>
     public void Add(TLease lease)
     {
         Debug.Assert(lease.Previous is null && lease.Next is null && lease.IsHeld);
-        lease.Next = _head;
-        if (_head is not null)
+        if (_head is { } head)
         {
-            _head.Previous = lease;
+            lease.Next = head;
+            head.Previous = lease;
         }
         _head = lease;
     }
@@ -48,7 +50,15 @@ internal struct LeaseList<TLease>
         if (lease.Previous is null)
         {
             Debug.Assert(ReferenceEquals(_head, lease));
-            _head = lease.Next;
+            // The last lease out writes a constant null, which needs no write barrier (the next lease's would).
+            if (lease.Next is null)
+            {
+                _head = null;
+            }
+            else
+            {
+                _head = lease.Next;
+            }
         }
         else
         {

@@ -18,6 +18,7 @@ internal sealed class IndexAllocator
 {
     private readonly FreeIndexStack _cold;
     private readonly PerCoreSlotCache? _parked;
+    private readonly PerThreadSlotCache? _threadParked; // instead of _parked, for the stack pool
     private readonly int _maxWarm;
     private readonly object _warmLock = new();
     // Warm slots are threaded through index arrays (no node objects, so freeing a slot warm allocates nothing):
@@ -32,13 +33,18 @@ internal sealed class IndexAllocator
     private int _lruNewest = -1;
     private int _warmCount;
 
-    public IndexAllocator(int capacity, int maxWarm)
+    /// <param name="capacity">Slots in the pool.</param>
+    /// <param name="maxWarm">Free slots that may remember a key (0: no affinity).</param>
+    /// <param name="parkPerThread">Without affinity: park one freed slot per thread rather than per core (see
+    /// <see cref="PerThreadSlotCache"/>).</param>
+    public IndexAllocator(int capacity, int maxWarm, bool parkPerThread = false)
     {
         Debug.Assert(maxWarm >= 0 && maxWarm <= capacity);
         Capacity = capacity;
         _maxWarm = maxWarm;
         _cold = new FreeIndexStack(capacity);
-        _parked = maxWarm == 0 ? new PerCoreSlotCache() : null;
+        _parked = maxWarm == 0 && !parkPerThread ? new PerCoreSlotCache() : null;
+        _threadParked = maxWarm == 0 && parkPerThread ? new PerThreadSlotCache() : null;
         int warmCapacity = maxWarm == 0 ? 0 : capacity;
         _lruPrev = new int[warmCapacity];
         _lruNext = new int[warmCapacity];
@@ -50,7 +56,7 @@ internal sealed class IndexAllocator
     public int Capacity { get; }
 
     /// <summary>Free slots now, cold, parked and warm (a snapshot while others allocate and free).</summary>
-    public int FreeCount => _cold.Count + (_parked?.Count ?? 0) + Volatile.Read(ref _warmCount);
+    public int FreeCount => _cold.Count + (_parked?.Count ?? 0) + (_threadParked?.Count ?? 0) + Volatile.Read(ref _warmCount);
 
     /// <summary>True when freed slots can stay warm for a key (affinity is on).</summary>
     public bool KeepsWarm => _maxWarm > 0;
@@ -73,28 +79,29 @@ internal sealed class IndexAllocator
     /// <summary>The steady state of <see cref="TryAllocateUnkeyed"/>: the slot parked on this core, or -1.</summary>
     public int TakeParkedUnkeyed()
     {
-        Debug.Assert(_parked is not null && _maxWarm == 0, "Only pools without affinity park slots per core.");
-        return _parked.Take();
+        Debug.Assert((_parked is not null || _threadParked is not null) && _maxWarm == 0, "Only pools without affinity park slots.");
+        return _threadParked is { } perThread ? perThread.Take() : _parked!.Take();
     }
 
     /// <summary>The rest of <see cref="TryAllocateUnkeyed"/>, once this core's cell was empty: the shared list, then
     /// another core's parked slot.</summary>
     public bool TryAllocateUnkeyedShared(out int index, out int outOfSharedList)
     {
-        Debug.Assert(_parked is not null && _maxWarm == 0, "Only pools without affinity park slots per core.");
+        Debug.Assert((_parked is not null || _threadParked is not null) && _maxWarm == 0, "Only pools without affinity park slots.");
         outOfSharedList = -1;
         if (_cold.TryPop(out index, out int remaining))
         {
             outOfSharedList = Capacity - remaining;
             return true;
         }
-        return _parked.TrySteal(out index);
+        return _threadParked is { } perThread ? perThread.TrySteal(out index) : _parked!.TrySteal(out index);
     }
 
     /// <summary>Takes a free slot into <paramref name="index"/>, preferring the one <paramref name="key"/> used last;
     /// <paramref name="affinityHit"/> tells whether it got that one.</summary>
     public bool TryAllocate(object? key, out int index, out bool affinityHit)
     {
+        Debug.Assert(_threadParked is null, "Pools parking per thread take unkeyed.");
         affinityHit = false;
         if (key is not null && Volatile.Read(ref _warmCount) != 0)
         {
@@ -208,7 +215,14 @@ internal sealed class IndexAllocator
     public void FreeCold(int index)
     {
         Debug.Assert((uint)index < (uint)Capacity);
-        if (_parked is null || !_parked.TryPark(index))
+        if (_threadParked is { } perThread)
+        {
+            if (!perThread.TryPark(index))
+            {
+                _cold.Push(index);
+            }
+        }
+        else if (_parked is null || !_parked.TryPark(index))
         {
             _cold.Push(index);
         }

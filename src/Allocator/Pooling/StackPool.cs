@@ -60,7 +60,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         _stackSize = options.StackSize;
         _zeroOnReturn = options.ZeroOnReturn;
         _state = new SlotStateWord[options.MaxStacks];
-        _indices = new IndexAllocator(options.MaxStacks, maxWarm: 0);
+        _indices = new IndexAllocator(options.MaxStacks, maxWarm: 0, parkPerThread: true);
         _resets = new DecommitQueue(this, options.ZeroOnReturn ? options.DecommitBatchSize : 1);
     }
 

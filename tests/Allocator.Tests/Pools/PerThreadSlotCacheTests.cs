@@ -43,17 +43,23 @@ public sealed class PerThreadSlotCacheTests
     }
 
     [Fact]
-    public void A_dead_threads_empty_cell_is_dropped_when_another_thread_registers()
+    public void Each_thread_has_one_cell_and_keeps_it_across_uses()
     {
         var cache = new PerThreadSlotCache();
-        RunOnNewThread(() => Assert.Equal(-1, cache.Take()));
-        Assert.Equal(1, cache.CellCount);
-        RunOnNewThread(() => Assert.True(cache.TryPark(5))); // registering, it drops the first dead thread's empty cell
-        Assert.Equal(1, cache.CellCount);
-        Assert.Equal(-1, cache.Take()); // this thread registers; the second dead thread's cell holds a slot: kept
+        Assert.True(cache.TryPark(4));
+        RunOnNewThread(() =>
+        {
+            Assert.Equal(-1, cache.Take());
+            Assert.True(cache.TryPark(5));
+            Assert.Equal(5, cache.Take());
+            Assert.True(cache.TryPark(5));
+        });
         Assert.Equal(2, cache.CellCount);
-        Assert.True(cache.TrySteal(out int stolen));
+        Assert.False(cache.TryPark(6)); // this thread's cell still holds 4
+        Assert.Equal(4, cache.Take());
+        Assert.True(cache.TrySteal(out int stolen)); // the other thread's, left behind when it ended
         Assert.Equal(5, stolen);
+        Assert.Equal(2, cache.CellCount);
     }
 
     [Fact]

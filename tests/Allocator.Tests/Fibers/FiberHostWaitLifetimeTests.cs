@@ -20,6 +20,7 @@ public sealed class FiberHostWaitLifetimeTests
         using PoolingAllocator allocator = FiberPools.Allocator(stacks: 2);
         Fiber? kept = null;
         Exception? failure = null;
+        int inUseRightAfter = -1;
         // A thread of its own: no synchronization context (continuations run inline, so both runs stay on it) and a
         // state machine cache that no other test shares. The kept fiber's run ends there and its pooled state machine
         // goes back to that thread's cache, where the abandoned fiber's run, started next on the same thread, takes it.
@@ -30,6 +31,7 @@ public sealed class FiberHostWaitLifetimeTests
                 (kept, long result) = RunWithOnePendingCall(allocator);
                 Assert.Equal(5, result);
                 AbandonStoreWithWaitingRun(allocator);
+                inUseRightAfter = allocator.Stacks.InUse;
             }
             catch (Exception ex)
             {
@@ -43,11 +45,13 @@ public sealed class FiberHostWaitLifetimeTests
             ExceptionDispatchInfo.Throw(failure);
         }
         Assert.NotNull(kept);
-        Assert.Equal(1, allocator.Stacks.InUse);
+        // The abandoned Store held a stack, unless a collection that another test started in parallel finalized it
+        // already (read right after abandoning it: the window is short, but the suite collects often; CI saw 0 once).
+        Assert.True(inUseRightAfter == 1 || allocator.AbandonedStores == 1, $"right after abandoning: {inUseRightAfter} stacks in use");
 
         // Patient: a consumed value task that some other test still holds in a local may keep a pooled box (and the
         // run on it) reachable for a moment; only a reference from the kept fiber keeps it for good.
-        for (int i = 0; i < 100 && allocator.Stacks.InUse != 0; i++)
+        for (int i = 0; i < 100 && (allocator.Stacks.InUse != 0 || allocator.AbandonedStores != 1); i++)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();

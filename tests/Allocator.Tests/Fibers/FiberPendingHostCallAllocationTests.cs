@@ -76,7 +76,10 @@ public sealed class FiberPendingHostCallAllocationTests
             }));
         }
 
-        Assert.Equal(byHand, scoped);
+        // win-x64: the runtime boxes the await of a value task in an async method (dotnet/runtime#130185), 40 B a run
+        // measured under Wine; without the driver's reuse a run cost about 400 B more, on both systems.
+        long perRunAllowed = OperatingSystem.IsWindows() ? 40 : 0;
+        Assert.InRange(scoped - byHand, 0, perRunAllowed * 100);
     }
 
     private static long AllocatedBy(Action action)

@@ -24,11 +24,7 @@ public readonly struct FiberHostCall
         Fiber = fiber;
         Function = function;
         ArgumentCount = argumentCount;
-        _arguments = default;
-        for (int i = 0; i < argumentCount; i++)
-        {
-            _arguments[i] = arguments[i];
-        }
+        _arguments = new FiberHostArguments(arguments, argumentCount);
     }
 
     /// <summary>The calling fiber.</summary>

@@ -33,9 +33,15 @@ public sealed class FiberReadyHostCallTests
     }
 
     [FiberTheory]
+    // Every count: the call's words are copied by a switch that falls through from the count down (FiberHostArgumentWords).
     [InlineData(0)]
     [InlineData(1)]
+    [InlineData(2)]
     [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
     [InlineData(FiberHostCall.MaxArguments)]
     public async Task A_call_answered_inside_the_resume_sees_exactly_the_guests_arguments_and_keeps_them_after_it_returns(int count)
     {

@@ -96,6 +96,7 @@ internal sealed class PerThreadSlotCache
         }
         finally
         {
+            // Stryker disable once Statement : left counted, owners would take the atomic path for good: slower, never wrong.
             Interlocked.Decrement(ref _stealers);
         }
         index = -1;

@@ -33,6 +33,7 @@ internal sealed class RawStackLeases(int slots)
     {
         var held = new StackLease[count];
         int found = 0;
+        // Stryker disable once Logical,Equality : with the count right (asserted below) the scan finds exactly count leases, so going on past the last one only costs time.
         for (int i = 0; i < _places.Length && found < count; i++)
         {
             if (Peek(i) is { } lease && lease.StoreId == storeId && lease.IsHeld)
@@ -41,6 +42,7 @@ internal sealed class RawStackLeases(int slots)
             }
         }
         Debug.Assert(found == count, "The Store's count of raw stacks out matches its leases.");
+        // Stryker disable once Conditional,Equality : found is count unless the Store's count is wrong (a bug the assert reports); the slice only keeps a release build from handing out nulls then.
         return found == count ? held : held[..found];
     }
 

@@ -56,7 +56,15 @@ internal sealed class IndexAllocator
     public int Capacity { get; }
 
     /// <summary>Free slots now, cold, parked and warm (a snapshot while others allocate and free).</summary>
+    /// <remarks>The shared list is read before the cells, so a slot that moves from the cells to the shared list meanwhile
+    /// is counted once or not at all, never twice. The opposite move would count it twice: a pool that releases its
+    /// memory when this reaches its capacity could then release it with a slot still out. So a slot that was free (and
+    /// may have been counted) and is given back goes to the shared list (<see cref="FreeShared"/>); only a slot coming
+    /// back from a checkout is parked.</remarks>
     public int FreeCount => _cold.Count + (_parked?.Count ?? 0) + (_threadParked?.Count ?? 0) + Volatile.Read(ref _warmCount);
+
+    /// <summary>Slots parked in per-core or per-thread cells now (a snapshot; tests).</summary>
+    internal int ParkedCount => (_parked?.Count ?? 0) + (_threadParked?.Count ?? 0);
 
     /// <summary>True when freed slots can stay warm for a key (affinity is on).</summary>
     public bool KeepsWarm => _maxWarm > 0;
@@ -209,6 +217,14 @@ internal sealed class IndexAllocator
                 forgotten = RemoveWarm(_lruOldest);
             }
         }
+    }
+
+    /// <summary>Gives a slot back to the shared list, never to a parking cell: for a slot that was free a moment ago
+    /// (see <see cref="FreeCount"/>).</summary>
+    public void FreeShared(int index)
+    {
+        Debug.Assert((uint)index < (uint)Capacity);
+        _cold.Push(index);
     }
 
     /// <summary>Gives a slot back that remembers no key.</summary>

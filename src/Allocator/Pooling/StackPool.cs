@@ -28,6 +28,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     private readonly nint _firstStackBottom;
     private readonly nuint _stackSize;
     private readonly bool _zeroOnReturn;
+    private Action? _afterTakeForTest;
     private int _peak;
     private long _exhaustions;
     private long _refusedReturns;
@@ -93,6 +94,16 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <summary>True once the reservation has been unmapped (after Dispose, when the last stack came back).</summary>
     public bool IsReleased => _reservation.IsClosed;
 
+    /// <summary>Test hook: runs inside <see cref="Rent"/> after it has taken a slot, before it looks at
+    /// <see cref="IsDisposed"/> again.</summary>
+    internal Action? AfterTakeForTest
+    {
+        set => _afterTakeForTest = value;
+    }
+
+    /// <summary>Stacks parked in a thread's cell now (tests).</summary>
+    internal int ParkedForTest => _indices.ParkedCount;
+
     /// <summary>Test hook: sets a free slot's state word, as if it had been checked out that many times.</summary>
     internal void SetStateForTest(int index, ulong state)
     {
@@ -115,10 +126,14 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         {
             index = TakeFromSharedList();
         }
+        _afterTakeForTest?.Invoke();
         if (IsDisposed)
         {
             // Dispose ran between the check above and taking the slot: hand it back (which may release the memory).
-            FreeAndMaybeRelease(index);
+            // To the shared list, not this thread's cell: a release check counting free stacks may have counted it
+            // there already, and counting it again in a cell would release the memory with another stack still out.
+            _indices.FreeShared(index);
+            ReleaseIfDrained();
             throw new ObjectDisposedException(GetType().FullName);
         }
         ref SlotStateWord slot = ref _state[index];

@@ -59,4 +59,24 @@ public sealed class StackPoolRentPathTests
         Assert.Null(pool.ReturnHeld(held));
         Assert.True(pool.IsReleased);
     }
+
+    [Fact]
+    public void A_checkout_that_finds_the_pool_disposed_after_taking_a_stack_puts_it_back_on_the_shared_list()
+    {
+        // A release check after Dispose counts free stacks, the shared list first, then the parking cells. A stack
+        // taken off the shared list and parked in a cell meanwhile was counted twice, and the memory could be
+        // released with another stack still out. So the checkout that lost the race gives its stack to the shared
+        // list, where a count that has read the list already cannot see it again.
+        using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 2, StackSize = 4 * Page });
+        PooledStack stillOut = pool.Rent();
+        pool.AfterTakeForTest = pool.Dispose; // Dispose lands between the take and the checkout's second look
+
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent());
+
+        Assert.Equal(0, pool.ParkedForTest);
+        Assert.False(pool.IsReleased); // a stack is still out
+        pool.AfterTakeForTest = null;
+        Assert.Null(pool.ReturnHeld(stillOut));
+        Assert.True(pool.IsReleased);
+    }
 }

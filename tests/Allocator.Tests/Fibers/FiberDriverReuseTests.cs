@@ -250,14 +250,10 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         var host = new TaskCompletionSource<long>(); // continuations inline: the run goes on inside SetResult
-        Fiber waited = Fiber.Create(store, "waited", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
-        FiberDriver driver = waited.Driver!;
-        ValueTask<long> run = waited.RunAsync();
-        Assert.False(run.IsCompleted);
+        (Fiber waited, FiberDriver driver, ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter) = StartWaitedRun(store, host);
         bool? finalized = null;
         bool? reused = null;
         long result = 0;
-        ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter = run.ConfigureAwait(false).GetAwaiter();
         awaiter.UnsafeOnCompleted(() =>
         {
             result = awaiter.GetResult();
@@ -292,12 +288,8 @@ public sealed class FiberDriverReuseTests
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         var host = new TaskCompletionSource<long>(); // continuations inline: the run goes on inside SetResult
-        Fiber waited = Fiber.Create(store, "waited", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
-        FiberDriver driver = waited.Driver!;
-        ValueTask<long> run = waited.RunAsync();
-        Assert.False(run.IsCompleted);
+        (Fiber waited, FiberDriver driver, ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter) = StartWaitedRun(store, host);
         Fiber? inside = null;
-        ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter awaiter = run.ConfigureAwait(false).GetAwaiter();
         awaiter.UnsafeOnCompleted(() =>
         {
             // As `using Fiber f = ...; await f.RunAsync();` (and Store.RunFiberAsync) end: read, then dispose, inline.
@@ -353,6 +345,17 @@ public sealed class FiberDriverReuseTests
         Fiber fiber = Fiber.Create(store, "waiting", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(never.Task)));
         Assert.False(fiber.RunAsync().IsCompleted); // its run waits, for ever
         return new WeakReference(store);
+    }
+
+    /// <summary>Starts a fiber whose one host call waits for <paramref name="host"/>: the fiber, its driver and the
+    /// awaiter of its run, which has not completed.</summary>
+    private static (Fiber Waited, FiberDriver Driver, ConfiguredValueTaskAwaitable<long>.ConfiguredValueTaskAwaiter Awaiter) StartWaitedRun(Store<int> store, TaskCompletionSource<long> host)
+    {
+        Fiber waited = Fiber.Create(store, "waited", TestGuest.CallLoop, 1, new FiberHostFunctions(_ => new ValueTask<long>(host.Task)));
+        FiberDriver driver = waited.Driver!;
+        ValueTask<long> run = waited.RunAsync();
+        Assert.False(run.IsCompleted);
+        return (waited, driver, run.ConfigureAwait(false).GetAwaiter());
     }
 
     /// <summary>Completes <paramref name="host"/> with no SynchronizationContext set, so its continuations run inline

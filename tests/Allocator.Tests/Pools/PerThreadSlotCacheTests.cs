@@ -212,6 +212,44 @@ public sealed class PerThreadSlotCacheTests
         Assert.Equal(4, pool.Exhaustions);
     }
 
+    [Fact]
+    public void Stacks_parked_by_threads_that_have_ended_all_come_back_to_a_thread_that_needs_them()
+    {
+        // Each thread leaves the stack it returned in its own cell and ends; nobody will take those back but a thief.
+        // A pool whose every stack sits in a dead thread's cell is full, not exhausted: one thread gets them all.
+        const int Count = 4;
+        using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = Count, StackSize = 4 * VirtualMemory.PageSize });
+        var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var threads = Enumerable.Range(0, Count).Select(_ => new Thread(() =>
+        {
+            // Nothing thrown from here: an exception escaping a thread ends the test process.
+            try
+            {
+                PooledStack stack = pool.Rent();
+                Thread.Sleep(20); // all out at once, so each thread parks a different stack
+                if (pool.ReturnHeld(stack) is { } reason)
+                {
+                    failures.Add($"return refused: {reason}");
+                }
+            }
+            catch (Exception ex)
+            {
+                failures.Add(ex.ToString());
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.Empty(failures);
+        Assert.Equal(0, pool.InUse);
+
+        PooledStack[] all = [.. Enumerable.Range(0, Count).Select(_ => pool.Rent())];
+
+        Assert.Equal(Count, all.Select(s => s.Index).Distinct().Count());
+        Assert.Throws<PoolExhaustedException>(() => pool.Rent());
+        Assert.All(all, s => Assert.Null(pool.ReturnHeld(s)));
+        Assert.Equal(0, pool.InUse);
+    }
+
     private static void RunOnNewThread(Action body)
     {
         Exception? failure = null;

@@ -72,27 +72,18 @@ internal sealed class IndexAllocator
     /// <summary>Free slots that remember a key.</summary>
     public int WarmCount => Volatile.Read(ref _warmCount);
 
-    /// <summary>Takes a free slot without a key (no affinity): the one parked on this core if any, else one from the
-    /// shared list, else one parked on another core. <paramref name="outOfSharedList"/> is how many slots are out of
-    /// the shared list once this one left it, or -1 when the slot was parked (it had left the shared list already):
-    /// only a pop from the shared list can raise that count, so a caller tracking its peak looks at nothing else, and
-    /// never at the other cores' cells.</summary>
-    public bool TryAllocateUnkeyed(out int index, out int outOfSharedList)
-    {
-        index = TakeParkedUnkeyed();
-        outOfSharedList = -1;
-        return index >= 0 || TryAllocateUnkeyedShared(out index, out outOfSharedList);
-    }
-
-    /// <summary>The steady state of <see cref="TryAllocateUnkeyed"/>: the slot parked on this core, or -1.</summary>
+    /// <summary>A free slot without a key (no affinity), the steady state: the one parked for this thread (stack
+    /// pools) or on this core, taken, or -1; then <see cref="TryAllocateUnkeyedShared"/>.</summary>
     public int TakeParkedUnkeyed()
     {
         Debug.Assert((_parked is not null || _threadParked is not null) && _maxWarm == 0, "Only pools without affinity park slots.");
         return _threadParked is { } perThread ? perThread.Take() : _parked!.Take();
     }
 
-    /// <summary>The rest of <see cref="TryAllocateUnkeyed"/>, once this core's cell was empty: the shared list, then
-    /// another core's parked slot.</summary>
+    /// <summary>A free slot without a key once <see cref="TakeParkedUnkeyed"/> found none: one from the shared list,
+    /// else one parked for another thread or core. <paramref name="outOfSharedList"/> is how many slots are out of the
+    /// shared list once this one left it, or -1 for a parked one (it had left the shared list already): only a pop
+    /// from the shared list can raise that count, so a caller tracking its peak looks at nothing else.</summary>
     public bool TryAllocateUnkeyedShared(out int index, out int outOfSharedList)
     {
         Debug.Assert((_parked is not null || _threadParked is not null) && _maxWarm == 0, "Only pools without affinity park slots.");

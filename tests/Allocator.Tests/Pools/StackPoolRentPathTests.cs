@@ -79,4 +79,18 @@ public sealed class StackPoolRentPathTests
         Assert.Null(pool.ReturnHeld(stillOut));
         Assert.True(pool.IsReleased);
     }
+
+    [Fact]
+    public void A_checkout_that_loses_the_race_with_Dispose_holding_the_last_stack_releases_the_memory()
+    {
+        using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * Page });
+        Assert.Null(pool.ReturnHeld(pool.Rent()));
+        Assert.Equal(1, pool.ParkedForTest); // this thread's cell: the next checkout takes it from there
+        pool.AfterTakeForTest = pool.Dispose; // Dispose finds the stack out, so it leaves the memory to the checkout
+
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent());
+
+        Assert.Equal(0, pool.ParkedForTest);
+        Assert.True(pool.IsReleased); // nothing else will come back to release it
+    }
 }

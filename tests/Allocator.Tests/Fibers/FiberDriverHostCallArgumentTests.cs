@@ -9,16 +9,7 @@ namespace Allocator.Tests.Fibers;
 public sealed class FiberDriverHostCallArgumentTests
 {
     [FiberTheory]
-    // Every count: the call's words are copied by a switch that falls through from the count down (FiberHostArgumentWords).
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    [InlineData(5)]
-    [InlineData(6)]
-    [InlineData(7)]
-    [InlineData(FiberHostCall.MaxArguments)]
+    [MemberData(nameof(HostCallArgumentChecks.EveryCount), MemberType = typeof(HostCallArgumentChecks))]
     public async Task A_pending_call_started_by_the_driver_sees_exactly_the_guests_arguments_and_keeps_them(int count)
     {
         using PoolingAllocator allocator = FiberPools.Allocator();
@@ -45,14 +36,7 @@ public sealed class FiberDriverHostCallArgumentTests
 
         Assert.Equal(count * (count + 1) / 2, await fiber.RunAsync());
         Assert.Equal(FiberState.Suspended, seenState);
-        Assert.Equal(count, kept.ArgumentCount);
-        Assert.Equal(1, kept.Function);
-        Assert.Same(fiber, kept.Fiber);
-        for (int i = 0; i < count; i++)
-        {
-            Assert.Equal(i + 1, kept[i]); // read after the guest's frame is gone: the call holds its own copy
-        }
-        Assert.Throws<ArgumentOutOfRangeException>(() => kept[count]);
+        HostCallArgumentChecks.AssertKeptCopy(kept, fiber, function: 1, count);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 }

@@ -33,16 +33,7 @@ public sealed class FiberReadyHostCallTests
     }
 
     [FiberTheory]
-    // Every count: the call's words are copied by a switch that falls through from the count down (FiberHostArgumentWords).
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    [InlineData(5)]
-    [InlineData(6)]
-    [InlineData(7)]
-    [InlineData(FiberHostCall.MaxArguments)]
+    [MemberData(nameof(HostCallArgumentChecks.EveryCount), MemberType = typeof(HostCallArgumentChecks))]
     public async Task A_call_answered_inside_the_resume_sees_exactly_the_guests_arguments_and_keeps_them_after_it_returns(int count)
     {
         // The callback builds the call straight from the guest's words (no intermediate copy): every argument the
@@ -63,14 +54,7 @@ public sealed class FiberReadyHostCallTests
             })));
 
         Assert.Equal(count * (count + 1) / 2, await fiber.RunAsync());
-        Assert.Equal(count, kept.ArgumentCount);
-        Assert.Equal(0, kept.Function);
-        Assert.Same(fiber, kept.Fiber);
-        for (int i = 0; i < count; i++)
-        {
-            Assert.Equal(i + 1, kept[i]); // read after the guest's frame is gone: the call holds its own copy
-        }
-        Assert.Throws<ArgumentOutOfRangeException>(() => kept[count]);
+        HostCallArgumentChecks.AssertKeptCopy(kept, fiber, function: 0, count);
     }
 
     [FiberFact]

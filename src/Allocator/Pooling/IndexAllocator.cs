@@ -10,8 +10,8 @@ namespace Allocator.Pooling;
 /// most <c>maxWarm</c> of them, oldest forgotten first). A checkout with a key takes that key's most recent warm slot
 /// (an affinity hit), else a cold slot, else the oldest warm slot.</para>
 /// <para>Cold slots sit on a lock-free LIFO, so the most recently used, still-resident slot goes out first. Without
-/// affinity (stacks; slot pools with <c>maxWarm</c> = 0) each core also parks one freed slot for its own next
-/// checkout, so steady-state checkout and return touch only memory that core owns. Warm slots need a lock; it is
+/// affinity each thread (stacks) or each core (slot pools with <c>maxWarm</c> = 0) also parks one freed slot for its
+/// own next checkout, so steady-state checkout and return touch only memory that thread or core owns. Warm slots need a lock; it is
 /// taken only when affinity is on and a key is involved.</para>
 /// </remarks>
 internal sealed class IndexAllocator

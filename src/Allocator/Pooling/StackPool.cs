@@ -113,9 +113,9 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>Checks out a stack for <paramref name="storeId"/>. Throws <see cref="PoolExhaustedException"/> when
     /// all are out, <see cref="ObjectDisposedException"/> once the pool is disposed.</summary>
-    /// <remarks>The steady state (this core's parked stack) costs one exchange on this core's cell and writes one
-    /// line of the slot's own; nothing else shared is written, and nothing another core writes is read: the peak is
-    /// looked at only when a stack leaves the shared list, which is when it can rise.</remarks>
+    /// <remarks>The steady state (the stack this thread parked) costs plain loads and stores on this thread's cell
+    /// and writes one line of the slot's own; nothing else shared is written, and nothing another thread writes is
+    /// read: the peak is looked at only when a stack leaves the shared list, which is when it can rise.</remarks>
     public PooledStack Rent(long storeId, string? owner)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
@@ -146,7 +146,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         return new PooledStack(index, generation, StackBottom(index), _stackSize);
     }
 
-    /// <summary>A checkout that found this core's cell empty: the shared list, another core's parked stack, or,
+    /// <summary>A checkout that found this thread's cell empty: the shared list, another thread's parked stack, or,
     /// after retrying the resets that failed, exhaustion.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int TakeFromSharedList()

@@ -14,28 +14,22 @@ namespace Allocator;
 /// flushed there too, which is exactly what Wasmtime 28's <c>into_data</c> missed. When the Store ends while a fiber
 /// still holds its stack (an asynchronous host task outlived the cancel), the release waits: the slots stay checked
 /// out, because the host task may write to them, and the last fiber stack to come back runs it.</para>
-/// <para>Each checkout is one lease, the only record of it; tokens and fibers point at that lease. Leases and the
-/// finalizer tracker are reused across checkouts and Stores (generations tell an old token from a current one), so a
-/// Store in steady state allocates only itself. Members are thread-safe; one lock guards the bookkeeping, and no pool
-/// or fiber code runs under it except checkouts and returns.</para>
+/// <para>Each checkout is one lease, the only record of it; tokens and fibers point at that lease. Leases, the
+/// finalizer tracker and the bookkeeping itself (<see cref="StoreCore"/>: the lock, lists and counts) are reused
+/// across checkouts and Stores (generations tell an old token from a current one), so a Store in steady state
+/// allocates only itself, a small object that its checkouts and returns never write. Members are thread-safe; one
+/// lock guards the bookkeeping, and no pool or fiber code runs under it except checkouts and returns. Every member
+/// checks the Store's state under the lock before it touches the bookkeeping, which is what makes reusing it safe:
+/// an ended Store's core may already serve another Store.</para>
 /// </remarks>
 public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDisposable
 {
-    // Inline, not a lock object: nothing to allocate per Store, and one atomic per entry (see StoreLock).
-    private StoreLock _lock;
-    // Raw stacks out: a count, no list; their leases stay findable in the allocator's RawStackLeases (see there).
-    private int _rawStacksOut;
-    private LeaseList<StackLease> _fiberStacks;
-    private LeaseList<SlotLease> _slots;
+    // The lock, lists, counts, cached stack and tracker: what checkouts and returns write, kept apart (see StoreCore).
+    // Replaced by StoreCore.Ended once the Store has ended and handed it back.
+    private StoreCore _core;
     private T _data;
-    private StackLease? _cachedStack; // its checkout ended (shelved state), but the Store keeps the pool's checkout
-    private StoreTracker? _tracker;
-    private State _state;
-    private bool _releasePending;
+    private State _state; // written only as the Store ends; read first under the lock by every member
     private readonly bool _cachesStack; // Allocator.Options.CacheStackInStore, read once: every return asks
-#pragma warning disable CS0169 // never read: it keeps the next object's first words off the line of our lock and lists
-    private CacheLineTailPadding _tailPadding; // declared last: laid out last (see CacheLineTailPadding)
-#pragma warning restore CS0169
 
     /// <summary>Creates a Store that checks resources out of <paramref name="allocator"/>.</summary>
     public Store(PoolingAllocator allocator, T data)
@@ -45,6 +39,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         _cachesStack = allocator.Options.CacheStackInStore;
         _data = data;
         Id = StoreIds.Next();
+        _core = StoreCore.Rent(Id);
     }
 
     private enum State : byte { Live, Ending, Consumed, Disposed }
@@ -68,6 +63,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         }
     }
 
+    /// <summary>The bookkeeping this Store uses (for tests): <see cref="StoreCore.Ended"/> once it ended and handed it back.</summary>
+    internal StoreCore Core => Volatile.Read(ref _core);
+
     /// <summary>Stacks checked out now (not counting the one kept cached for reuse).</summary>
     public int StacksCheckedOut
     {
@@ -75,7 +73,8 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         {
             using (Lock())
             {
-                return _rawStacksOut + _fiberStacks.Count;
+                // An ended Store's core may serve another Store by now: this one holds nothing.
+                return _core.OwnerId == Id ? _core.RawStacksOut + _core.FiberStacks.Count : 0;
             }
         }
     }
@@ -87,7 +86,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         {
             using (Lock())
             {
-                return _slots.Count;
+                return _core.OwnerId == Id ? _core.Slots.Count : 0;
             }
         }
     }
@@ -155,7 +154,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         using (Lock())
         {
             lease = HeldSlot(token);
-            _slots.Remove(lease);
+            _core.Slots.Remove(lease);
             lease.EndCheckout();
         }
         ReturnToPool(lease);
@@ -222,18 +221,21 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     {
         List<Exception>? failures;
         T data;
+        bool handBack;
         using (Lock())
         {
             ThrowIfNotLive();
             if (!NoStacksOut)
             {
-                throw new StacksCheckedOutException([.. RawLeasesHeld().Select(DescribeHolder), .. _fiberStacks.ToArray().Select(DescribeHolder)]);
+                throw new StacksCheckedOutException([.. RawLeasesHeld().Select(DescribeHolder), .. _core.FiberStacks.ToArray().Select(DescribeHolder)]);
             }
             _state = State.Consumed;
             failures = ReleaseAll();
+            handBack = _core.TakeHandBack();
             data = _data;
             _data = default!;
         }
+        HandBackIf(handBack);
         ThrowIfFailed(failures);
         return data;
     }
@@ -258,6 +260,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             holders = HoldersOfStacks();
         }
         List<Exception>? failures = null;
+        bool handBack;
         foreach (IStackHolder holder in holders)
         {
             try
@@ -276,15 +279,17 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             // Raw stacks run nothing of ours: they go straight back. Fiber stacks still out stay out.
             foreach (StackLease lease in RawLeasesHeld())
             {
-                _rawStacksOut--;
+                _core.RawStacksOut--;
                 Collect(ref failures, ReturnToPool(lease));
             }
             if (ReleaseUnlessFibersHoldStacks() is { } released)
             {
                 (failures ??= new()).AddRange(released);
             }
+            handBack = _core.TakeHandBack();
             _data = default!;
         }
+        HandBackIf(handBack);
         ThrowIfFailed(failures);
     }
 
@@ -304,20 +309,20 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             }
             _state = State.Disposed;
             // Finalizing: the tracker dies with this Store rather than becoming a spare.
-            _tracker = null;
+            _core.Tracker = null;
             held = AllocatorEventSource.Log.IsEnabled() ? DescribeHeld() : [];
             foreach (StackLease raw in RawLeasesHeld())
             {
-                _rawStacksOut--;
+                _core.RawStacksOut--;
                 _ = ReturnToPool(raw);
             }
             StackLease? next;
-            for (StackLease? lease = _fiberStacks.First; lease is not null; lease = next)
+            for (StackLease? lease = _core.FiberStacks.First; lease is not null; lease = next)
             {
                 next = (StackLease?)lease.Next;
                 if (lease.Holder!.TryRevoke())
                 {
-                    _fiberStacks.Remove(lease);
+                    _core.FiberStacks.Remove(lease);
                     _ = ReturnToPool(lease);
                 }
             }
@@ -337,6 +342,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     void IStackLeaseOwner.ReturnStackLease(StackLease lease, ulong generation, bool deferred)
     {
+        bool handBack = false;
         using (Lock())
         {
             // Another checkout of the same lease by now (of this Store or, racing the read of the lease's Store,
@@ -344,24 +350,27 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             if (lease.Generation == generation)
             {
                 ReturnStackLeaseLocked(lease, deferred);
+                // The last stack of an ended Store: its release just ran.
+                handBack = _core.TakeHandBack();
             }
         }
+        HandBackIf(handBack);
     }
 
     void IAbandonableStore.ReleaseAbandoned() => ReleaseAbandoned();
 
     private StackLease CheckoutStackLeaseLocked(string owner, IStackHolder? holder)
     {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
+        Debug.Assert(_core.Lock.IsHeldByCurrentThread);
         ThrowIfNotLive();
         // The tracker first: once a stack is out, nothing may fail before it is listed.
         EnsureTracker();
         bool forFiber = holder is not null;
-        StackLease? lease = _cachedStack;
+        StackLease? lease = _core.CachedStack;
         PooledStack stack;
         if (lease is not null)
         {
-            _cachedStack = null;
+            _core.CachedStack = null;
             stack = lease.Stack;
             if (lease.ForFiber != forFiber)
             {
@@ -378,18 +387,18 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         lease.Begin(this, Id, stack, owner, holder);
         if (forFiber)
         {
-            _fiberStacks.Add(lease);
+            _core.FiberStacks.Add(lease);
         }
         else
         {
-            _rawStacksOut++;
+            _core.RawStacksOut++;
         }
         return lease;
     }
 
     private void ReturnStackLeaseLocked(StackLease lease, bool deferred)
     {
-        Debug.Assert(_lock.IsHeldByCurrentThread);
+        Debug.Assert(_core.Lock.IsHeldByCurrentThread);
         if (!lease.IsHeld)
         {
             // Revoked by the finalizer or returned already: the stack is not this lease's to give any more.
@@ -398,33 +407,33 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         Debug.Assert(lease.StoreId == Id, "A lease calls back only the Store that holds it.");
         if (lease.ForFiber)
         {
-            _fiberStacks.Remove(lease);
+            _core.FiberStacks.Remove(lease);
         }
         else
         {
-            Debug.Assert(_rawStacksOut > 0);
-            _rawStacksOut--;
+            Debug.Assert(_core.RawStacksOut > 0);
+            _core.RawStacksOut--;
         }
         if (deferred)
         {
             Allocator.CountDeferredReturns(1);
         }
         InvalidTokenReason? refused = null;
-        if (_cachesStack && _state == State.Live && _cachedStack is null)
+        if (_cachesStack && _state == State.Live && _core.CachedStack is null)
         {
             lease.Shelve(); // ends the checkout and drops the fiber and the Store; the stack stays ours
-            _cachedStack = lease;
+            _core.CachedStack = lease;
         }
         else
         {
             refused = ReturnToPool(lease);
         }
-        if (_releasePending && NoStacksOut)
+        if (_core.ReleasePending && NoStacksOut)
         {
             // The Store ended while this fiber's host task ran; now nothing can write to its slots.
             // Stryker disable once Boolean : no stack can come back after the last one (the Store is dead), so nothing reads the flag again.
-            _releasePending = false;
-            Allocator.CountDeferredReturns(_slots.Count);
+            _core.ReleasePending = false;
+            Allocator.CountDeferredReturns(_core.Slots.Count);
             List<Exception>? failures = ReleaseAll();
             Debug.Assert(failures is null, "Held slot leases name their current checkouts.");
         }
@@ -434,13 +443,13 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// <summary>Under the lock: what runs on this Store's stacks (nothing allocated when no stack is out).</summary>
     private IStackHolder[] HoldersOfStacks()
     {
-        if (_fiberStacks.IsEmpty)
+        if (_core.FiberStacks.IsEmpty)
         {
             return [];
         }
-        var holders = new IStackHolder[_fiberStacks.Count];
+        var holders = new IStackHolder[_core.FiberStacks.Count];
         int i = 0;
-        for (Lease? lease = _fiberStacks.First; lease is not null; lease = lease.Next)
+        for (Lease? lease = _core.FiberStacks.First; lease is not null; lease = lease.Next)
         {
             holders[i++] = ((StackLease)lease).Holder!;
         }
@@ -451,10 +460,10 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// stacks (their host tasks run or they are unwinding), leaves it to the last of them to come back.</summary>
     private List<Exception>? ReleaseUnlessFibersHoldStacks()
     {
-        Debug.Assert(_lock.IsHeldByCurrentThread && _state is State.Disposed);
+        Debug.Assert(_core.Lock.IsHeldByCurrentThread && _state is State.Disposed);
         if (!NoStacksOut)
         {
-            _releasePending = true;
+            _core.ReleasePending = true;
             return null;
         }
         return ReleaseAll();
@@ -479,7 +488,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
             PooledSlot slot = pool.Rent(Id, affinityKey, accessible, image);
             SlotLease lease = ShelfOf(pool).Take(slot.Index) ?? new SlotLease(pool);
             lease.Begin(Id, slot);
-            _slots.Add(lease);
+            _core.Slots.Add(lease);
             return new SlotToken(lease);
         }
     }
@@ -507,16 +516,16 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     /// reported.</summary>
     private List<Exception>? ReleaseAll()
     {
-        Debug.Assert(_lock.IsHeldByCurrentThread && _state is not State.Live);
+        Debug.Assert(_core.Lock.IsHeldByCurrentThread && _state is not State.Live);
         List<Exception>? failures = null;
-        if (_cachedStack is { } cached)
+        if (_core.CachedStack is { } cached)
         {
-            _cachedStack = null;
+            _core.CachedStack = null;
             Collect(ref failures, ReturnToPool(cached));
         }
-        while (_slots.First is { } lease)
+        while (_core.Slots.First is { } lease)
         {
-            _slots.Remove(lease);
+            _core.Slots.Remove(lease);
             lease.EndCheckout();
             try
             {
@@ -534,11 +543,13 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         // Every caller runs this once no stack is out (IntoData refuses otherwise; the others wait for the last one).
         Debug.Assert(NoStacksOut);
         // Not only the finalizer's work: the detached tracker is the thread's spare, so the next Store allocates none.
-        if (_tracker is { } tracker)
+        if (_core.Tracker is { } tracker)
         {
-            _tracker = null;
+            _core.Tracker = null;
             tracker.Detach();
         }
+        // Nothing left here: the core may serve the next Store once the caller has left the lock.
+        _core.Detach();
         return failures;
     }
 
@@ -596,9 +607,9 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
     }
 
     /// <summary>Under the lock: the raw stack leases this Store holds (cold paths: one pass over the stack slots).</summary>
-    private StackLease[] RawLeasesHeld() => _rawStacksOut == 0 ? [] : Allocator.Shelves.RawStacks.HeldBy(Id, _rawStacksOut);
+    private StackLease[] RawLeasesHeld() => _core.RawStacksOut == 0 ? [] : Allocator.Shelves.RawStacks.HeldBy(Id, _core.RawStacksOut);
 
-    private bool NoStacksOut => _rawStacksOut == 0 && _fiberStacks.IsEmpty;
+    private bool NoStacksOut => _core.RawStacksOut == 0 && _core.FiberStacks.IsEmpty;
 
     private LeaseShelf<SlotLease> ShelfOf(SlotPool pool) =>
         ReferenceEquals(pool, Allocator.Memories) ? Allocator.Shelves.Memories : Allocator.Shelves.Instances;
@@ -621,10 +632,25 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     /// <summary>Under the lock, before the first checkout: attaches a finalizer tracker (the thread's spare when it
     /// has one), so a Store that never checks anything out costs the GC nothing.</summary>
-    private void EnsureTracker() => _tracker ??= StoreTracker.AttachTo(this);
+    private void EnsureTracker() => _core.Tracker ??= StoreTracker.AttachTo(this);
+
+    /// <summary>After the lock is left: hands the core of a Store that has released everything back for reuse (see
+    /// <see cref="StoreCore"/>); <paramref name="released"/> is what <see cref="StoreCore.TakeHandBack"/> said.</summary>
+    private void HandBackIf(bool released)
+    {
+        StoreCore core = _core;
+        // Not while this thread is still inside the lock (the release ran in an outer entry of the same Store, from
+        // an event listener): that entry goes on with this core, which then is simply collected with the Store.
+        if (released && !core.Lock.IsHeldByCurrentThread)
+        {
+            // Let go first: once handed back the core serves another Store, which it must not keep reachable.
+            Volatile.Write(ref _core, StoreCore.Ended);
+            core.HandBack();
+        }
+    }
 
     /// <summary>Locks the bookkeeping for a <c>using</c> block.</summary>
-    private LockScope Lock() => new(ref _lock);
+    private LockScope Lock() => new(ref _core.Lock);
 
     private StackLease HeldStack(StackToken token)
     {
@@ -706,7 +732,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     /// <summary>What this Store holds, one entry per stack or slot (for the abandoned-Store event).</summary>
     private string[] DescribeHeld() =>
-        [.. RawLeasesHeld().Select(l => $"stack '{l.Owner}'"), .. _fiberStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
+        [.. RawLeasesHeld().Select(l => $"stack '{l.Owner}'"), .. _core.FiberStacks.ToArray().Select(l => $"stack '{l.Owner}'"), .. _core.Slots.ToArray().Select(l => $"{l.Pool.Name} slot {l.Slot.Index}")];
 
     /// <summary>The held <see cref="StoreLock"/> of a <c>using</c> block.</summary>
     private ref struct LockScope

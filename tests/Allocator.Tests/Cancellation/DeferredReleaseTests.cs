@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Allocator.Fibers;
+using Allocator.Stores;
 using Allocator.Tests.Fibers;
 using Allocator.Tests.Support;
 
@@ -76,7 +77,14 @@ public sealed class DeferredReleaseTests
 
         store.Dispose();
 
-        // Dispose returned at once: the Store is dead, but what the host task can write to is still checked out.
+        // Dispose returned at once: the Store is dead, but what the host task can write to is still checked out, and
+        // the Store keeps its bookkeeping (its core) until the release completes: no other Store gets it meanwhile.
+        StoreCore core = store.Core;
+        Assert.NotSame(StoreCore.Ended, core);
+        using (var next = new Store<int>(allocator, 1))
+        {
+            Assert.NotSame(core, next.Core);
+        }
         Assert.Throws<ObjectDisposedException>(() => store.CheckoutMemory());
         Assert.Throws<ObjectDisposedException>(() => Fiber.Create(store, "late", TestGuest.CallLoop, 1, FiberHostFunctions.Empty));
         Assert.Equal(FiberState.Cancelling, fiber.State);
@@ -93,6 +101,8 @@ public sealed class DeferredReleaseTests
             "the deferred release");
         Assert.Equal(FiberState.Cancelled, fiber.State);
         Assert.Equal(3, allocator.DeferredReturns); // the stack, the memory and the instance slot
+        // The last stack back ran the release and handed the core back (right after leaving its lock).
+        await CancellationAssert.EventuallyAsync(() => ReferenceEquals(store.Core, StoreCore.Ended), "the core to be handed back");
         Assert.Equal(0, allocator.Stacks.GetStatistics().RefusedReturns);
         store.Dispose(); // idempotent
     }

@@ -187,6 +187,71 @@ public sealed class StoreCoreReuseTests
         Assert.Equal(Stores * StoreSize(allocator), least);
     }
 
+    [Fact]
+    public async Task Stores_churned_across_threads_with_late_calls_on_ended_ones_leave_every_pool_empty()
+    {
+        // Cores move between threads (a Store ended elsewhere hands its core to that thread, or to the shared spares)
+        // while late calls hit ended Stores; every checkout must still come back exactly once.
+        const int Threads = 4;
+        const int PerThread = 2_000;
+        // At most 4 makers + 8 waiting + 2 enders hold a stack (cached) and an instance at once.
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 16, cache: true, slots: 16);
+        var handOff = new System.Collections.Concurrent.BlockingCollection<Store<int>>(boundedCapacity: 8);
+        var ended = new System.Collections.Concurrent.ConcurrentQueue<Store<int>>();
+        int lateRefusals = 0;
+        Task[] makers = [.. Enumerable.Range(0, Threads).Select(t => Task.Run(() =>
+        {
+            for (int i = 0; i < PerThread; i++)
+            {
+                var store = new Store<int>(allocator, i);
+                store.ReturnStack(store.CheckoutStack("churn"));
+                store.CheckoutInstance();
+                if (i % 2 == 0)
+                {
+                    handOff.Add(store); // ended on another thread
+                }
+                else
+                {
+                    Assert.Equal(i, store.IntoData());
+                    ended.Enqueue(store);
+                }
+                if (ended.TryDequeue(out Store<int>? late))
+                {
+                    try
+                    {
+                        late.CheckoutStack("late");
+                    }
+                    catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+                    {
+                        Interlocked.Increment(ref lateRefusals);
+                    }
+                    Assert.Equal(0, late.StacksCheckedOut);
+                    Assert.Equal(0, late.SlotsCheckedOut);
+                }
+            }
+        }))];
+        Task[] enders = [.. Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            foreach (Store<int> store in handOff.GetConsumingEnumerable())
+            {
+                store.Dispose();
+                ended.Enqueue(store);
+            }
+        }))];
+        await Task.WhenAll(makers);
+        handOff.CompleteAdding();
+        await Task.WhenAll(enders);
+
+        Assert.True(lateRefusals > 0);
+        Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Instances.InUse);
+        Assert.Equal(0, allocator.GetStackStatistics().RefusedReturns);
+        foreach (Store<int> store in ended)
+        {
+            Assert.Same(StoreCore.Ended, store.Core);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static WeakReference CheckOutAndForget(PoolingAllocator allocator, StoreCore expected)
     {

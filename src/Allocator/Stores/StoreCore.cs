@@ -62,7 +62,8 @@ internal sealed class StoreCore
         {
             core = TakeShared() ?? new StoreCore();
         }
-        Debug.Assert(core.OwnerId == 0 && core.IsEmpty && core != Ended);
+        Debug.Assert(core.OwnerId == 0 && core != Ended);
+        core.AssertEmpty();
         Volatile.Write(ref core.OwnerId, ownerId);
         return core;
     }
@@ -71,7 +72,8 @@ internal sealed class StoreCore
     /// caller that released it hands it back (<see cref="TakeHandBack"/>, then <see cref="HandBack"/>).</summary>
     public void Detach()
     {
-        Debug.Assert(Lock.IsHeldByCurrentThread && IsEmpty && this != Ended);
+        Debug.Assert(Lock.IsHeldByCurrentThread && this != Ended);
+        AssertEmpty();
         OwnerId = 0;
         _handBack = true;
     }
@@ -89,7 +91,8 @@ internal sealed class StoreCore
     /// one).</summary>
     public void HandBack()
     {
-        Debug.Assert(OwnerId == 0 && IsEmpty && this != Ended);
+        Debug.Assert(OwnerId == 0 && this != Ended);
+        AssertEmpty();
         if (t_spare is null)
         {
             t_spare = this;
@@ -104,8 +107,10 @@ internal sealed class StoreCore
         }
     }
 
-    private bool IsEmpty => RawStacksOut == 0 && FiberStacks.IsEmpty && Slots.IsEmpty
-        && CachedStack is null && Tracker is null && !ReleasePending;
+    /// <summary>Debug builds: nothing of a Store is left in the core as it changes hands.</summary>
+    [Conditional("DEBUG")]
+    private void AssertEmpty() => Debug.Assert(RawStacksOut == 0 && FiberStacks.IsEmpty && Slots.IsEmpty
+        && CachedStack is null && Tracker is null && !ReleasePending, "A core changes hands empty.");
 
     private static StoreCore? TakeShared()
     {

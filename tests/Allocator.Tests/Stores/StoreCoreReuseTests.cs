@@ -127,16 +127,23 @@ public sealed class StoreCoreReuseTests
         using var current = new Store<int>(allocator, 2);
         Assert.Same(core, current.Core);
         StackToken held = current.CheckoutStack("current");
+        SlotToken slot = current.CheckoutMemory();
 
         FieldInfoSetter.SetCore(ended, core); // as if the late call had read the field before the swap
         Assert.Throws<InvalidOperationException>(() => ended.CheckoutStack("late"));
         Assert.Throws<InvalidOperationException>(() => ended.ReturnStack(held));
+        Assert.Throws<InvalidOperationException>(() => ended.ReturnSlot(slot));
+        // The counts are the current Store's, not the ended one's.
         Assert.Equal(0, ended.StacksCheckedOut);
+        Assert.Equal(0, ended.SlotsCheckedOut);
         ended.Dispose();
 
         Assert.Equal(1, current.StacksCheckedOut);
+        Assert.Equal(1, current.SlotsCheckedOut);
         current.ReturnStack(held);
+        current.ReturnSlot(slot);
         Assert.Equal(0, allocator.Stacks.InUse);
+        Assert.Equal(0, allocator.Memories.InUse);
     }
 
     [Fact]
@@ -251,6 +258,44 @@ public sealed class StoreCoreReuseTests
             Assert.Same(StoreCore.Ended, store.Core);
         }
     }
+
+    [Fact]
+    public async Task Cores_beyond_the_threads_spare_and_the_shared_ones_are_dropped_and_shared_ones_serve_any_thread()
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
+        // On a thread of its own: 20 Stores live at once, then all ended there. The first core becomes the thread's
+        // spare, the shared places fill up (8), and the rest are left to the collector: handing back into a full
+        // shared array must simply stop. (Other test classes run in parallel and share those places.)
+        StoreCore[] handedBack = await OnNewThread(() =>
+        {
+            Store<int>[] stores = [.. Enumerable.Range(0, 20).Select(i => new Store<int>(allocator, i))];
+            StoreCore[] cores = [.. stores.Select(s => s.Core)];
+            foreach (Store<int> store in stores)
+            {
+                store.Dispose();
+                Assert.Same(StoreCore.Ended, store.Core);
+            }
+            return cores;
+        });
+        Assert.Equal(20, handedBack.Distinct().Count());
+
+        // Another new thread, with no spare of its own, takes shared ones.
+        StoreCore[] taken = await OnNewThread(() =>
+        {
+            Store<int>[] stores = [.. Enumerable.Range(0, 8).Select(i => new Store<int>(allocator, i))];
+            StoreCore[] cores = [.. stores.Select(s => s.Core)];
+            foreach (Store<int> store in stores)
+            {
+                store.Dispose();
+            }
+            return cores;
+        });
+        Assert.NotEmpty(taken.Intersect(handedBack));
+        Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    private static Task<T> OnNewThread<T>(Func<T> work) =>
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static WeakReference CheckOutAndForget(PoolingAllocator allocator, StoreCore expected)

@@ -151,6 +151,36 @@ public sealed class StoreRecyclingTests
         Assert.Equal(0, allocator.Memories.InUse);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_returned_slot_lease_waits_on_its_shelf_naming_no_store(bool byIntoData)
+    {
+        using PoolingAllocator allocator = TestAllocators.Small(stacks: 1, cache: false, slots: 2);
+        var store = new Store<int>(allocator, 1);
+        SlotToken token = store.CheckoutMemory();
+        SlotLease lease = token.Lease!;
+        int index = lease.Slot.Index;
+        Assert.Equal(store.Id, lease.StoreId);
+        if (byIntoData)
+        {
+            store.IntoData();
+        }
+        else
+        {
+            store.ReturnSlot(token);
+        }
+
+        // The slot is free, so its place on the shelf may be looked at: the same lease, shelved.
+        SlotLease? shelved = allocator.Shelves.Memories.Take(index);
+        Assert.NotNull(shelved);
+        Assert.Same(lease, shelved);
+        Assert.False(shelved.IsHeld);
+        Assert.Equal(0, shelved.StoreId);
+        allocator.Shelves.Memories.Put(index, shelved);
+        store.Dispose();
+    }
+
     [Fact]
     public void A_store_in_steady_state_allocates_only_itself_and_nothing_per_checkout()
     {

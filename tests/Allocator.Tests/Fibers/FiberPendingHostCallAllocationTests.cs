@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Reflection;
 using System.Threading.Tasks.Sources;
 using Allocator.Fibers;
 using Allocator.Tests.Support;
@@ -79,6 +81,13 @@ public sealed class FiberPendingHostCallAllocationTests
         // win-x64: the runtime boxes the await of a value task in an async method (dotnet/runtime#130185), 40 B a run
         // measured under Wine; without the driver's reuse a run cost about 400 B more, on both systems.
         long perRunAllowed = OperatingSystem.IsWindows() ? 40 : 0;
+        // A Debug build of the library (`dotnet test` without -c Release): the compiler makes an async method's state
+        // machine a class, allocated on every call, which no builder can pool (128 B a run measured on Linux). The
+        // missing driver reuse (about 400 B a run) still fails the check there.
+        if (typeof(Store<>).Assembly.GetCustomAttribute<DebuggableAttribute>() is { IsJITOptimizerDisabled: true })
+        {
+            perRunAllowed += 192;
+        }
         Assert.InRange(scoped - byHand, 0, perRunAllowed * 100);
     }
 

@@ -65,7 +65,8 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         _dirty = new bool[options.MaxSlots];
         _image = new MemoryImage?[options.MaxSlots];
         _owners = new CheckoutOwners(options.MaxSlots);
-        _indices = new IndexAllocator(options.MaxSlots, options.MaxUnusedWarmSlots);
+        // The pool's lock guards the warm slots too: a keyed checkout or return then enters one monitor, not two.
+        _indices = new IndexAllocator(options.MaxSlots, options.MaxUnusedWarmSlots, callersLock: _lock);
         _resets = new DecommitQueue(this, options.DecommitBatchSize);
     }
 
@@ -89,8 +90,8 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <summary>True once the reservation has been unmapped (after Dispose, when the last slot came back).</summary>
     public bool IsReleased => _reservation.IsClosed;
 
-    /// <summary>Test seam: runs in <see cref="Rent"/> between taking a free slot and the pool's lock, so a test can
-    /// dispose the pool exactly there. Null in production.</summary>
+    /// <summary>Test seam: runs in <see cref="Rent"/>, under the pool's lock, between taking a free slot and recording
+    /// its checkout, so a test can dispose the pool exactly there (the lock is reentrant). Null in production.</summary>
     internal Action? AfterAllocateForTest
     {
         set => _afterAllocate = value;
@@ -111,8 +112,9 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         ThrowIfDisposed();
         affinityKey = image ?? affinityKey;
         int index;
-        bool hit;
-        while (!_indices.TryAllocate(affinityKey, out index, out hit))
+        ulong generation;
+        // One lock entry takes the slot (the warm slots are under this lock too) and records the checkout.
+        while (!TryTakeAndRecord(storeId, affinityKey, out index, out generation))
         {
             // A pending batch (or a reset in flight on another thread) frees slots: reset or wait, then look again.
             if (!_resets.FlushOrWait())
@@ -121,25 +123,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 ThrowExhausted();
             }
             ThrowIfDisposed();
-        }
-        _afterAllocate?.Invoke();
-        ulong generation;
-        lock (_lock)
-        {
-            if (_disposed)
-            {
-                // Disposed while we looked: never hand out memory of a disposed pool (it may be unmapped already).
-                // Stryker disable once Boolean : FreeAndMaybeRelease keeps no key once _disposed is set, whatever keepKey says.
-                FreeAndMaybeRelease(index, keepKey: false);
-                ThrowIfDisposed();
-            }
-            generation = ++_state[index];
-            _rentKey[index] = affinityKey;
-            _inUse++;
-            _peak = Math.Max(_peak, _inUse);
-            _totalCheckouts++;
-            _affinityHits += hit ? 1 : 0;
-            _owners.Set(index, storeId, null);
         }
         try
         {
@@ -165,6 +148,37 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             throw;
         }
         return new PooledSlot(index, generation, SlotAddress(index));
+    }
+
+    /// <summary>Under one lock entry: takes a free slot (the affinity key's, else a cold one, else the oldest warm one)
+    /// and records its checkout; false when none is free.</summary>
+    private bool TryTakeAndRecord(long storeId, object? affinityKey, out int index, out ulong generation)
+    {
+        lock (_lock)
+        {
+            if (!_indices.TryAllocate(affinityKey, out index, out bool hit))
+            {
+                generation = 0;
+                return false;
+            }
+            _afterAllocate?.Invoke();
+            if (_disposed)
+            {
+                // Disposed while we looked (before this entry, or by the hook above): never hand out memory of a
+                // disposed pool (it may be unmapped already).
+                // Stryker disable once Boolean : FreeAndMaybeRelease keeps no key once _disposed is set, whatever keepKey says.
+                FreeAndMaybeRelease(index, keepKey: false);
+                ThrowIfDisposed();
+            }
+            generation = ++_state[index];
+            _rentKey[index] = affinityKey;
+            _inUse++;
+            _peak = Math.Max(_peak, _inUse);
+            _totalCheckouts++;
+            _affinityHits += hit ? 1 : 0;
+            _owners.Set(index, storeId, null);
+            return true;
+        }
     }
 
     /// <summary>Returns a slot; null, or why it was refused (nothing changes then). It is reset (zeroed, memory
@@ -350,7 +364,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <summary>Drops <paramref name="image"/> from every free slot that keeps it for affinity (its Dispose).</summary>
     public void PurgeImage(MemoryImage image)
     {
-        while (_indices.TryAllocateWarm(image, out int index))
+        while (TryTakeWarm(image, out int index))
         {
             // Once the pool's reservation is released, its slots map nothing any more (the unmapping took the
             // mappings); the warm entries are all that is left.
@@ -364,6 +378,16 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 _indices.FreeCold(index);
                 ReleaseIfDrained();
             }
+        }
+    }
+
+    /// <summary>A free slot that <paramref name="image"/> keeps warm, taken under the pool's lock (which guards the warm
+    /// slots).</summary>
+    private bool TryTakeWarm(MemoryImage image, out int index)
+    {
+        lock (_lock)
+        {
+            return _indices.TryAllocateWarm(image, out index);
         }
     }
 

@@ -64,8 +64,8 @@ public sealed class MemoryImage : IDisposable
     /// <summary>The memfd, or null when checkouts copy the segments.</summary>
     internal MemoryImageFile? File { get; }
 
-    /// <summary>Orders "a free slot keeps this image for affinity" against <see cref="Dispose"/>. Taken before a
-    /// pool's lock, never inside it (<see cref="IsDisposed"/> needs no lock).</summary>
+    /// <summary>Makes <see cref="Dispose"/>'s check and mark one step. (Whether a free slot may keep this image for
+    /// affinity is decided under the pool's lock, which the purge after the mark takes too.)</summary>
     internal object Sync { get; } = new();
 
     /// <summary>True once the image's memory is gone: disposed, and no slot maps it any more.</summary>

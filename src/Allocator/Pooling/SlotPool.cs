@@ -341,24 +341,16 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
 
     void IDecommitTarget.Free(int index)
     {
-        if (_image[index] is { } image)
+        // Against the image's Dispose, which marks it disposed and then purges the warm slots under this pool's lock:
+        // the decision is taken under that lock too, so either the slot goes warm before the purge (which then drops
+        // the image), or it finds the image disposed and is not freed until the image is dropped here.
+        if (FreeAndMaybeRelease(index, keepKey: true, mapped: _image[index]))
         {
-            lock (image.Sync)
-            {
-                // Against the image's Dispose: either it is not disposed yet and will purge this slot from the warm
-                // list, or it is, and the slot must not keep it.
-                if (!image.IsDisposed)
-                {
-                    FreeAndMaybeRelease(index, keepKey: true);
-                    return;
-                }
-            }
-            TryDropImage(index);
-            // Stryker disable once Boolean : the key kept would be the slot's rent key, this image, which is disposed, and FreeAndMaybeRelease keeps no disposed image as a key.
-            FreeAndMaybeRelease(index, keepKey: false);
             return;
         }
-        FreeAndMaybeRelease(index, keepKey: true);
+        TryDropImage(index);
+        // Stryker disable once Boolean : the key kept would be the slot's rent key, this image, which is disposed, and FreeAndMaybeRelease keeps no disposed image as a key.
+        FreeAndMaybeRelease(index, keepKey: false);
     }
 
     /// <summary>Drops <paramref name="image"/> from every free slot that keeps it for affinity (its Dispose).</summary>
@@ -714,11 +706,17 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <summary>A reset slot goes to the free lists, warm for its last key when <paramref name="keepKey"/>; a disposed
     /// pool whose slots are all free releases its memory. A warm slot this pushes out of the warm list drops its image
     /// before it goes cold.</summary>
-    private void FreeAndMaybeRelease(int index, bool keepKey)
+    /// <returns>False, with nothing freed, when <paramref name="mapped"/> (the image the slot maps, if any) is disposed
+    /// by now: the caller drops it from the slot first.</returns>
+    private bool FreeAndMaybeRelease(int index, bool keepKey, MemoryImage? mapped = null)
     {
         int forgotten;
         lock (_lock)
         {
+            if (mapped is { IsDisposed: true })
+            {
+                return false;
+            }
             // A disposed image is no key: nothing may come back for it.
             object? key = keepKey && !_disposed && _rentKey[index] is not MemoryImage { IsDisposed: true } ? _rentKey[index] : null;
             _rentKey[index] = null;
@@ -726,7 +724,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             if (forgotten < 0)
             {
                 ReleaseIfDrained();
-                return;
+                return true;
             }
         }
         if (_image[forgotten] is not null)
@@ -738,6 +736,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
             _indices.FreeCold(forgotten);
             ReleaseIfDrained();
         }
+        return true;
     }
 
     private void ReleaseIfDrained()

@@ -319,6 +319,7 @@ internal sealed class IndexAllocator
             {
                 Debug.Assert(Monitor.IsEntered(warmLock), "A caller that lends its lock holds it around every warm call.");
                 _entered = null;
+                // Stryker disable once Statement : without it the lent lock is entered once more, recursively, and left again: only the cost differs.
                 return;
             }
             Monitor.Enter(warmLock);

@@ -47,7 +47,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     private bool _disposed;
     private bool _released;
     private readonly string _limitName;
-    private Action? _afterAllocate;
 
     /// <summary>Reserves every slot up front; <paramref name="options"/> must have been validated.
     /// <paramref name="limitName"/> is the size limit as exhaustion errors name it (default: the options name).</summary>
@@ -90,13 +89,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <summary>True once the reservation has been unmapped (after Dispose, when the last slot came back).</summary>
     public bool IsReleased => _reservation.IsClosed;
 
-    /// <summary>Test seam: runs in <see cref="Rent"/>, under the pool's lock, between taking a free slot and recording
-    /// its checkout, so a test can dispose the pool exactly there (the lock is reentrant). Null in production.</summary>
-    internal Action? AfterAllocateForTest
-    {
-        set => _afterAllocate = value;
-    }
-
     /// <summary>Checks out a slot for <paramref name="storeId"/>, preferring the free slot
     /// <paramref name="affinityKey"/> used last. The first <paramref name="accessible"/> bytes are read-write and
     /// read as zeros, or, with an <paramref name="image"/>, as the image (which is then the affinity key).</summary>
@@ -109,11 +101,11 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         Debug.Assert(accessible <= Options.SlotSize && VirtualMemory.IsPageMultiple(accessible), "The Store checks the size.");
         Debug.Assert(image is null || (affinityKey is null && image.End <= accessible && NextGuardAtOrAfter(image.Start) >= image.End),
             "The Store checks that the image fits the accessible bytes clear of guards.");
-        ThrowIfDisposed();
         affinityKey = image ?? affinityKey;
         int index;
         ulong generation;
-        // One lock entry takes the slot (the warm slots are under this lock too) and records the checkout.
+        // One lock entry checks the pool, takes the slot (the warm slots are under this lock too) and records the
+        // checkout.
         while (!TryTakeAndRecord(storeId, affinityKey, out index, out generation))
         {
             // A pending batch (or a reset in flight on another thread) frees slots: reset or wait, then look again.
@@ -122,7 +114,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
                 Interlocked.Increment(ref _exhaustions);
                 ThrowExhausted();
             }
-            ThrowIfDisposed();
         }
         try
         {
@@ -150,25 +141,18 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         return new PooledSlot(index, generation, SlotAddress(index));
     }
 
-    /// <summary>Under one lock entry: takes a free slot (the affinity key's, else a cold one, else the oldest warm one)
-    /// and records its checkout; false when none is free.</summary>
+    /// <summary>Under one lock entry: refuses a disposed pool (its memory may be unmapped already), takes a free slot
+    /// (the affinity key's, else a cold one, else the oldest warm one) and records its checkout; false when none is
+    /// free. Dispose sets its flag under the same lock, so it cannot land between the check and the checkout.</summary>
     private bool TryTakeAndRecord(long storeId, object? affinityKey, out int index, out ulong generation)
     {
         lock (_lock)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (!_indices.TryAllocate(affinityKey, out index, out bool hit))
             {
                 generation = 0;
                 return false;
-            }
-            _afterAllocate?.Invoke();
-            if (_disposed)
-            {
-                // Disposed while we looked (before this entry, or by the hook above): never hand out memory of a
-                // disposed pool (it may be unmapped already).
-                // Stryker disable once Boolean : FreeAndMaybeRelease keeps no key once _disposed is set, whatever keepKey says.
-                FreeAndMaybeRelease(index, keepKey: false);
-                ThrowIfDisposed();
             }
             generation = ++_state[index];
             _rentKey[index] = affinityKey;

@@ -1,3 +1,4 @@
+using System.Reflection;
 using Allocator.Pooling;
 
 namespace Allocator.Tests.Mutation;
@@ -254,5 +255,49 @@ public sealed class IndexAllocatorTests
         Assert.True(indices.TryAllocate(key, out int index, out bool hit));
         Assert.Equal(expectHit, hit);
         return index;
+    }
+
+    [Fact]
+    public void Without_a_lent_lock_warm_calls_take_their_own_and_give_it_back()
+    {
+        // A standalone allocator guards its warm slots with a lock of its own: a warm call from another thread waits
+        // while that lock is held elsewhere, and leaves it free once done.
+        var indices = new IndexAllocator(4, maxWarm: 2);
+        object warmLock = typeof(IndexAllocator).GetField("_warmLock", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(indices)!;
+        Assert.True(indices.TryAllocate(KeyA, out int index, out _));
+        var freer = new Thread(() => indices.Free(index, KeyA));
+        freer.Start();
+        Assert.True(freer.Join(TimeSpan.FromSeconds(10)));
+        Assert.True(Monitor.TryEnter(warmLock, TimeSpan.FromSeconds(10)), "the free left the warm lock held");
+        (bool Taken, int Index, bool Hit) result = default;
+        var taker = new Thread(() => result = (indices.TryAllocate(KeyA, out int taken, out bool hit), taken, hit));
+        try
+        {
+            taker.Start();
+            Assert.False(taker.Join(100), "a warm checkout went ahead while another thread held the warm lock");
+        }
+        finally
+        {
+            Monitor.Exit(warmLock);
+        }
+        Assert.True(taker.Join(TimeSpan.FromSeconds(10)));
+        Assert.Equal((true, index, true), result);
+    }
+
+    [Fact]
+    public void With_a_lent_lock_warm_calls_enter_nothing_of_their_own()
+    {
+        // A slot pool lends its lock and holds it around every warm call; the allocator then enters no monitor.
+        object poolLock = new();
+        var indices = new IndexAllocator(4, maxWarm: 2, callersLock: poolLock);
+        lock (poolLock)
+        {
+            Assert.True(indices.TryAllocate(KeyA, out int index, out _));
+            indices.Free(index, KeyA, out int forgotten);
+            Assert.Equal(-1, forgotten);
+            Assert.True(indices.TryAllocate(KeyA, out int again, out bool hit));
+            Assert.Equal((index, true), (again, hit));
+        }
+        Assert.False(Monitor.IsEntered(poolLock));
     }
 }

@@ -755,14 +755,6 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
         }
     }
 
-    private void ThrowIfDisposed()
-    {
-        lock (_lock)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-        }
-    }
-
     private nint SlotAddress(int index) => _reservation.BaseAddress + (nint)((nuint)index * _stride);
 
     private void ThrowExhausted() => ThrowHelper.ThrowPoolExhausted(Name, _limitName, Options.MaxSlots);

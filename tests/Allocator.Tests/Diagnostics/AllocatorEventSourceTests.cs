@@ -54,11 +54,7 @@ public sealed class AllocatorEventSourceTests
         using var events = new RecordingListener();
         using PoolingAllocator allocator = TestAllocators.Small();
         long storeId = AbandonStoreHolding(allocator, "abandoned-probe");
-        for (int i = 0; i < 50 && allocator.AbandonedStores == 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
+        TestAllocators.CollectUntilAbandoned(allocator, rounds: 50);
 
         EventWrittenEventArgs e = events.Single(AllocatorEventSource.StoreAbandonedId, p => p[0] is long id && id == storeId);
         Assert.Contains("stack 'abandoned-probe'", (string)e.Payload![1]!);

@@ -106,11 +106,7 @@ public sealed class RawStackHotPathTests
         using var keeper = new Store<int>(allocator, 0);
         StackToken kept = keeper.CheckoutStack("kept");
         Abandon(allocator);
-        for (int i = 0; i < 10 && allocator.AbandonedStores == 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
+        TestAllocators.CollectUntilAbandoned(allocator);
         Assert.Equal(1, allocator.AbandonedStores);
         Assert.Equal(1, allocator.Stacks.InUse);
         Assert.Equal(1, keeper.StacksCheckedOut);

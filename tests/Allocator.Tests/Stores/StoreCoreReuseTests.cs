@@ -61,14 +61,7 @@ public sealed class StoreCoreReuseTests
         Assert.Throws(notLive, () => ended.GetStackBounds(stack));
         Assert.Throws(notLive, () => ended.IntoData());
         Assert.Throws(notLive, () => _ = ended.Data);
-        Assert.Equal(0, ended.StacksCheckedOut);
-        Assert.Equal(0, ended.SlotsCheckedOut);
-        ended.Dispose();
-
-        Assert.Equal(1, current.StacksCheckedOut);
-        Assert.Equal(1, current.SlotsCheckedOut);
-        current.ReturnStack(stack);
-        current.ReturnSlot(slot);
+        AssertTheEndedHoldsNothingAndTheCurrentReturnsItsOwn(ended, current, stack, slot);
         Assert.Equal(2, current.IntoData());
         Assert.Equal(0, allocator.Stacks.InUse);
         Assert.Equal(0, allocator.Memories.InUse);
@@ -133,15 +126,8 @@ public sealed class StoreCoreReuseTests
         Assert.Throws<InvalidOperationException>(() => ended.CheckoutStack("late"));
         Assert.Throws<InvalidOperationException>(() => ended.ReturnStack(held));
         Assert.Throws<InvalidOperationException>(() => ended.ReturnSlot(slot));
-        // The counts are the current Store's, not the ended one's.
-        Assert.Equal(0, ended.StacksCheckedOut);
-        Assert.Equal(0, ended.SlotsCheckedOut);
-        ended.Dispose();
-
-        Assert.Equal(1, current.StacksCheckedOut);
-        Assert.Equal(1, current.SlotsCheckedOut);
-        current.ReturnStack(held);
-        current.ReturnSlot(slot);
+        // The counts in the core are the current Store's, not the ended one's.
+        AssertTheEndedHoldsNothingAndTheCurrentReturnsItsOwn(ended, current, held, slot);
         Assert.Equal(0, allocator.Stacks.InUse);
         Assert.Equal(0, allocator.Memories.InUse);
     }
@@ -155,11 +141,7 @@ public sealed class StoreCoreReuseTests
         kept.IntoData();
         WeakReference abandoned = CheckOutAndForget(allocator, kept.Core);
 
-        for (int i = 0; i < 10 && allocator.AbandonedStores == 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
+        TestAllocators.CollectUntilAbandoned(allocator);
 
         Assert.Equal(1, allocator.AbandonedStores);
         Assert.False(abandoned.IsAlive);
@@ -292,6 +274,19 @@ public sealed class StoreCoreReuseTests
         });
         Assert.NotEmpty(taken.Intersect(handedBack));
         Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    /// <summary>The ended Store reports nothing out and its Dispose does nothing; the current one still holds its stack
+    /// and slot, and returns them.</summary>
+    private static void AssertTheEndedHoldsNothingAndTheCurrentReturnsItsOwn(Store<int> ended, Store<int> current, StackToken stack, SlotToken slot)
+    {
+        Assert.Equal(0, ended.StacksCheckedOut);
+        Assert.Equal(0, ended.SlotsCheckedOut);
+        ended.Dispose();
+        Assert.Equal(1, current.StacksCheckedOut);
+        Assert.Equal(1, current.SlotsCheckedOut);
+        current.ReturnStack(stack);
+        current.ReturnSlot(slot);
     }
 
     private static Task<T> OnNewThread<T>(Func<T> work) =>

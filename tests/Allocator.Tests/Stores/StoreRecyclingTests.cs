@@ -140,11 +140,7 @@ public sealed class StoreRecyclingTests
         Assert.Equal(1, allocator.Stacks.InUse);
         Assert.Equal(1, allocator.Memories.InUse);
 
-        for (int i = 0; i < 10 && allocator.AbandonedStores == 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
+        TestAllocators.CollectUntilAbandoned(allocator);
 
         Assert.Equal(1, allocator.AbandonedStores); // the four ended ones are not counted
         Assert.Equal(0, allocator.Stacks.InUse);
@@ -322,11 +318,7 @@ public sealed class StoreRecyclingTests
         // The one stack's raw lease now serves a Store that is dropped, while the old copies point at that lease.
         WeakReference abandoned = CheckOutTheSameStackAndForget(allocator, old[0]);
 
-        for (int i = 0; i < 10 && allocator.AbandonedStores == 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
+        TestAllocators.CollectUntilAbandoned(allocator);
 
         Assert.Equal(1, allocator.AbandonedStores);
         Assert.False(abandoned.IsAlive);

@@ -13,4 +13,15 @@ internal static class TestAllocators
         Memories = new SlotPoolOptions { MaxSlots = slots, SlotSize = 16 * VirtualMemory.PageSize, GuardSize = 4 * VirtualMemory.PageSize, MaxUnusedWarmSlots = 2 },
         CacheStackInStore = cache,
     };
+
+    /// <summary>Collects until <paramref name="allocator"/> has counted an abandoned Store (its finalizer ran), at most
+    /// <paramref name="rounds"/> times; the caller asserts the count.</summary>
+    public static void CollectUntilAbandoned(PoolingAllocator allocator, int rounds = 10)
+    {
+        for (int i = 0; i < rounds && allocator.AbandonedStores == 0; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+    }
 }

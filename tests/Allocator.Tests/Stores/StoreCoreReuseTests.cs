@@ -72,13 +72,9 @@ public sealed class StoreCoreReuseTests
     public async Task Calls_on_an_ended_store_racing_the_store_that_took_its_core_change_nothing()
     {
         using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
-        var ended = new Store<int>(allocator, 1);
-        StoreCore core = ended.Core;
-        ended.IntoData();
-        using var current = new Store<int>(allocator, 2);
-        Assert.Same(core, current.Core);
         // The late calls go through the lock the current Store uses (as calls that read the field before the swap).
-        FieldInfoSetter.SetCore(ended, core);
+        (Store<int> ended, Store<int> current) = EndedStillReachingTheCoreOfTheNext(allocator);
+        using var disposeCurrent = current;
         using var stop = new CancellationTokenSource();
         int lateCalls = 0;
         Task late = Task.Run(() =>
@@ -114,15 +110,11 @@ public sealed class StoreCoreReuseTests
         // The window the Ended swap cannot close: a call that read the old core before its Store let go of it and
         // enters the lock once the core serves the next Store. It must find its own Store ended and go.
         using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
-        var ended = new Store<int>(allocator, 1);
-        StoreCore core = ended.Core;
-        ended.IntoData();
-        using var current = new Store<int>(allocator, 2);
-        Assert.Same(core, current.Core);
+        (Store<int> ended, Store<int> current) = EndedStillReachingTheCoreOfTheNext(allocator);
+        using var disposeCurrent = current;
         StackToken held = current.CheckoutStack("current");
         SlotToken slot = current.CheckoutMemory();
 
-        FieldInfoSetter.SetCore(ended, core); // as if the late call had read the field before the swap
         Assert.Throws<InvalidOperationException>(() => ended.CheckoutStack("late"));
         Assert.Throws<InvalidOperationException>(() => ended.ReturnStack(held));
         Assert.Throws<InvalidOperationException>(() => ended.ReturnSlot(slot));
@@ -274,6 +266,20 @@ public sealed class StoreCoreReuseTests
         });
         Assert.NotEmpty(taken.Intersect(handedBack));
         Assert.Equal(0, allocator.Stacks.InUse);
+    }
+
+    /// <summary>A Store ended by IntoData, and the next one on this thread, which took its core; the ended one is made to
+    /// point at that core again, as a late call that read the field before the swap to <see cref="StoreCore.Ended"/>
+    /// sees it.</summary>
+    private static (Store<int> Ended, Store<int> Current) EndedStillReachingTheCoreOfTheNext(PoolingAllocator allocator)
+    {
+        var ended = new Store<int>(allocator, 1);
+        StoreCore core = ended.Core;
+        ended.IntoData();
+        var current = new Store<int>(allocator, 2);
+        Assert.Same(core, current.Core);
+        FieldInfoSetter.SetCore(ended, core);
+        return (ended, current);
     }
 
     /// <summary>The ended Store reports nothing out and its Dispose does nothing; the current one still holds its stack

@@ -3,10 +3,11 @@ using Allocator.Pooling;
 
 namespace Allocator.Stores;
 
-/// <summary>The Store's lock, kept inline in the Store: a spin lock that knows its holder, so the holder may enter
-/// again (as with <c>Monitor</c>).</summary>
+/// <summary>The Store's lock, kept inline in its <see cref="StoreCore"/>: a spin lock that knows its holder, so the
+/// holder may enter again (as with <c>Monitor</c>).</summary>
 /// <remarks>
-/// <para>Why not a lock object: it would be allocated with every Store, which a request allocates. Why not
+/// <para>Why not a <c>Monitor</c> on an object: entering and leaving one costs about 13 ns here, this about 5 (one
+/// compare-and-swap; leaving is a plain release store), and every Store member enters it. Why not
 /// <see cref="SpinLock"/>: it is not reentrant, and a Store raises events under its lock (a refused token, an
 /// exhausted pool) whose <see cref="System.Diagnostics.Tracing.EventListener"/> callbacks run synchronously on the
 /// same thread; a listener that touched the same Store would spin on itself forever.</para>

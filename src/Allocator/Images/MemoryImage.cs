@@ -64,10 +64,6 @@ public sealed class MemoryImage : IDisposable
     /// <summary>The memfd, or null when checkouts copy the segments.</summary>
     internal MemoryImageFile? File { get; }
 
-    /// <summary>Makes <see cref="Dispose"/>'s check and mark one step. (Whether a free slot may keep this image for
-    /// affinity is decided under the pool's lock, which the purge after the mark takes too.)</summary>
-    internal object Sync { get; } = new();
-
     /// <summary>True once the image's memory is gone: disposed, and no slot maps it any more.</summary>
     internal bool IsReleased => IsDisposed && (File is null || File.IsReleased);
 
@@ -111,18 +107,15 @@ public sealed class MemoryImage : IDisposable
     public void Dispose()
     {
         SlotPool[] pools;
-        lock (Sync)
+        lock (_poolsLock)
         {
             // Stryker disable once Block,Statement : a second pass finds no pool to purge and disposes the SafeHandle again, a no-op
             if (_disposed)
             {
                 return;
             }
-            Volatile.Write(ref _disposed, true);
-        }
-        lock (_poolsLock)
-        {
             // A pool that registers from here on sees the image disposed and maps nothing.
+            Volatile.Write(ref _disposed, true);
             pools = _pools.ToArray();
             _pools.Clear();
         }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Allocator.Pooling;
+using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Mutation;
 
@@ -265,9 +266,7 @@ public sealed class IndexAllocatorTests
         var indices = new IndexAllocator(4, maxWarm: 2);
         object warmLock = typeof(IndexAllocator).GetField("_warmLock", BindingFlags.Instance | BindingFlags.NonPublic)!.GetValue(indices)!;
         Assert.True(indices.TryAllocate(KeyA, out int index, out _));
-        var freer = new Thread(() => indices.Free(index, KeyA));
-        freer.Start();
-        Assert.True(freer.Join(TimeSpan.FromSeconds(10)));
+        NewThread.Run(() => indices.Free(index, KeyA));
         Assert.True(Monitor.TryEnter(warmLock, TimeSpan.FromSeconds(10)), "the free left the warm lock held");
         (bool Taken, int Index, bool Hit) result = default;
         var taker = new Thread(() => result = (indices.TryAllocate(KeyA, out int taken, out bool hit), taken, hit));

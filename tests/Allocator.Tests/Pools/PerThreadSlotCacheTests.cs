@@ -27,7 +27,7 @@ public sealed class PerThreadSlotCacheTests
     public void Another_thread_parks_in_its_own_cell_and_only_stealing_reaches_it()
     {
         var cache = new PerThreadSlotCache();
-        RunOnNewThread(() => Assert.True(cache.TryPark(7)));
+        NewThread.Run(() => Assert.True(cache.TryPark(7)));
         Assert.Equal(-1, cache.Take()); // not this thread's cell
         Assert.True(cache.TryPark(3));
         Assert.Equal(2, cache.Count);
@@ -47,7 +47,7 @@ public sealed class PerThreadSlotCacheTests
     {
         var cache = new PerThreadSlotCache();
         Assert.True(cache.TryPark(4));
-        RunOnNewThread(() =>
+        NewThread.Run(() =>
         {
             Assert.Equal(-1, cache.Take());
             Assert.True(cache.TryPark(5));
@@ -197,7 +197,7 @@ public sealed class PerThreadSlotCacheTests
         using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 1, StackSize = 4 * VirtualMemory.PageSize });
         for (int round = 0; round < 4; round++)
         {
-            RunOnNewThread(() =>
+            NewThread.Run(() =>
             {
                 PooledStack stack = pool.Rent();
                 Assert.Throws<PoolExhaustedException>(() => pool.Rent());
@@ -248,27 +248,5 @@ public sealed class PerThreadSlotCacheTests
         Assert.Throws<PoolExhaustedException>(() => pool.Rent());
         Assert.All(all, s => Assert.Null(pool.ReturnHeld(s)));
         Assert.Equal(0, pool.InUse);
-    }
-
-    private static void RunOnNewThread(Action body)
-    {
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                body();
-            }
-            catch (Exception ex)
-            {
-                failure = ex;
-            }
-        });
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-        {
-            throw new Xunit.Sdk.XunitException(failure.ToString());
-        }
     }
 }

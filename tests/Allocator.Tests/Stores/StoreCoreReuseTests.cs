@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Allocator.Stores;
+using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Stores;
 
@@ -234,13 +235,13 @@ public sealed class StoreCoreReuseTests
     }
 
     [Fact]
-    public async Task Cores_beyond_the_threads_spare_and_the_shared_ones_are_dropped_and_shared_ones_serve_any_thread()
+    public void Cores_beyond_the_threads_spare_and_the_shared_ones_are_dropped_and_shared_ones_serve_any_thread()
     {
         using PoolingAllocator allocator = TestAllocators.Small(stacks: 2, cache: false);
         // On a thread of its own: 20 Stores live at once, then all ended there. The first core becomes the thread's
         // spare, the shared places fill up (8), and the rest are left to the collector: handing back into a full
         // shared array must simply stop. (Other test classes run in parallel and share those places.)
-        StoreCore[] handedBack = await OnNewThread(() =>
+        StoreCore[] handedBack = NewThread.Run(() =>
         {
             Store<int>[] stores = [.. Enumerable.Range(0, 20).Select(i => new Store<int>(allocator, i))];
             StoreCore[] cores = [.. stores.Select(s => s.Core)];
@@ -254,7 +255,7 @@ public sealed class StoreCoreReuseTests
         Assert.Equal(20, handedBack.Distinct().Count());
 
         // Another new thread, with no spare of its own, takes shared ones.
-        StoreCore[] taken = await OnNewThread(() =>
+        StoreCore[] taken = NewThread.Run(() =>
         {
             Store<int>[] stores = [.. Enumerable.Range(0, 8).Select(i => new Store<int>(allocator, i))];
             StoreCore[] cores = [.. stores.Select(s => s.Core)];
@@ -294,9 +295,6 @@ public sealed class StoreCoreReuseTests
         current.ReturnStack(stack);
         current.ReturnSlot(slot);
     }
-
-    private static Task<T> OnNewThread<T>(Func<T> work) =>
-        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static WeakReference CheckOutAndForget(PoolingAllocator allocator, StoreCore expected)

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Allocator.Pooling;
 
 /// <summary>The current managed thread id, cached in a thread static of our own.</summary>
@@ -13,6 +15,7 @@ internal static class ManagedThreadIds
 
     public static int Current
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {
             int id = t_id;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Allocator.Pooling;
@@ -29,6 +30,7 @@ internal sealed class PerThreadSlotCache
     private int _stealers;
 
     /// <summary>Takes the slot parked in this thread's cell, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Take()
     {
         Cell cell = Mine();
@@ -52,6 +54,7 @@ internal sealed class PerThreadSlotCache
     }
 
     /// <summary>Parks a slot in this thread's cell; false when the cell is occupied.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryPark(int index)
     {
         Cell cell = Mine();
@@ -120,6 +123,7 @@ internal sealed class PerThreadSlotCache
     /// <summary>Cells created so far (one per thread id that used this pool).</summary>
     internal int CellCount => Volatile.Read(ref _byThread).Count(cell => cell is not null);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Cell Mine()
     {
         int id = ManagedThreadIds.Current;

@@ -116,6 +116,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <remarks>The steady state (the stack this thread parked) costs plain loads and stores on this thread's cell
     /// and writes one line of the slot's own; nothing else shared is written, and nothing another thread writes is
     /// read: the peak is looked at only when a stack leaves the shared list, which is when it can rise.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PooledStack Rent(long storeId, string? owner)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
@@ -168,7 +169,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>Returns a stack; null, or why it was refused (nothing changes then).</summary>
     /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
-    public InvalidTokenReason? Return(PooledStack stack)
+    public InvalidTokenReason? Return(in PooledStack stack)
     {
         if (JudgeReturn(stack) is { } reason)
         {
@@ -194,7 +195,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// operation less on every stack's way back (a fiber's life, a raw get+return). A stale checkout is still
     /// refused, by the same judgement.</remarks>
     /// <exception cref="VirtualMemoryException">Zeroing failed; the stack stays queued for another reset.</exception>
-    public InvalidTokenReason? ReturnHeld(PooledStack stack)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public InvalidTokenReason? ReturnHeld(in PooledStack stack)
     {
         if (JudgeReturn(stack) is { } reason)
         {
@@ -206,7 +208,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     }
 
     /// <summary>A claimed return (the slot's word even, the slot not yet free): reset it, or free it now.</summary>
-    private void ResetOrFree(PooledStack stack)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ResetOrFree(in PooledStack stack)
     {
         if (_zeroOnReturn && !IsDisposed)
         {
@@ -225,7 +228,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     }
 
     /// <summary>True when <paramref name="stack"/> is the current checkout of its slot.</summary>
-    public bool IsCheckedOut(PooledStack stack) => Judge(stack) is null;
+    public bool IsCheckedOut(in PooledStack stack) => Judge(stack) is null;
 
     /// <summary>Describes every stack checked out now, with its owner.</summary>
     public List<string> DescribeCheckouts()
@@ -344,7 +347,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     }
 
     /// <summary>Judges a returned stack against its slot (<see cref="Judge"/>), counting a refusal.</summary>
-    private InvalidTokenReason? JudgeReturn(PooledStack stack)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private InvalidTokenReason? JudgeReturn(in PooledStack stack)
     {
         InvalidTokenReason? reason = Judge(stack);
         if (reason is not null)
@@ -356,7 +360,8 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>Judges a token against its slot; an index out of range is judged without reading any slot (a
     /// bounds test, where a modulo would cost a division on every return).</summary>
-    private InvalidTokenReason? Judge(PooledStack stack)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private InvalidTokenReason? Judge(in PooledStack stack)
     {
         SlotStateWord[] state = _state;
         ulong current = (uint)stack.Index < (uint)state.Length ? Volatile.Read(in state[stack.Index].Value) : 0;
@@ -365,6 +370,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     /// <summary>Records who holds the checkout. Written only when it changed (a Store that takes the same parked
     /// stack again writes nothing), and on the slot's own line, which the checkout writes anyway.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SetOwner(ref SlotStateWord slot, long storeId, string? owner)
     {
         if (slot.StoreId != storeId)

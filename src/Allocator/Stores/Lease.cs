@@ -79,7 +79,7 @@ internal sealed class StackLease : Lease
     }
 
     /// <summary>A held lease in one step (tests that stand in for a Store).</summary>
-    public StackLease(IStackLeaseOwner store, long storeId, PooledStack stack, string owner, IStackHolder? holder)
+    public StackLease(IStackLeaseOwner store, long storeId, in PooledStack stack, string owner, IStackHolder? holder)
         : this(forFiber: holder is not null)
     {
         Begin(store, storeId, stack, owner, holder);
@@ -101,7 +101,7 @@ internal sealed class StackLease : Lease
 
     /// <summary>Checks this lease out to <paramref name="store"/> for <paramref name="stack"/>: a fresh pool checkout,
     /// or the one the Store kept cached (the same pool checkout gets a new lease generation).</summary>
-    public void Begin(IStackLeaseOwner store, long storeId, PooledStack stack, string owner, IStackHolder? holder)
+    public void Begin(IStackLeaseOwner store, long storeId, in PooledStack stack, string owner, IStackHolder? holder)
     {
         Debug.Assert(Stack.Index == stack.Index || !Stack.IsValid, "A lease belongs to one stack slot.");
         Debug.Assert(ForFiber == holder is not null, "Fiber and raw checkouts never share a lease.");

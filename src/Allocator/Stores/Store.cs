@@ -555,6 +555,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     /// <summary>Shelves <paramref name="lease"/> and gives its stack back to the pool: the lease first, because the
     /// stack's next checkout may take it the moment the pool frees the slot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private InvalidTokenReason? ReturnToPool(StackLease lease)
     {
         PooledStack stack = lease.Stack;
@@ -588,12 +589,14 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     /// <summary>Slot <paramref name="index"/>'s lease of the kind asked for: a raw one from its permanent place, a
     /// fiber's off its shelf (or a new one).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private StackLease LeaseOf(int index, bool forFiber) => forFiber
         ? Allocator.Shelves.FiberStacks.Take(index) ?? new StackLease(forFiber: true)
         : Allocator.Shelves.RawStacks.Get(index);
 
     /// <summary>Puts a shelved lease where the slot's next checkout finds it: a fiber's back on its shelf; a raw one
     /// never left its place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ShelveLease(int index, StackLease lease)
     {
         if (lease.ForFiber)
@@ -681,6 +684,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private InvalidTokenReason? JudgeStack(StackToken token) => Judge(token.IsValid, token.StoreId, token.NamesCurrentCheckout);
 
     /// <summary>The one rule for both kinds of token: it names a checkout of this live Store that is still on (its

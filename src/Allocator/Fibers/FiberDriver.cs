@@ -110,6 +110,9 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// <summary>The handle users hold; host calls report it as their fiber.</summary>
     public Fiber Handle { get; set; } = null!;
 
+    /// <summary>The request of each host call of each fiber this driver runs (see <see cref="FiberHostCallRecord"/>).</summary>
+    public FiberHostCallRecord HostCall { get; } = new();
+
     public FiberState State
     {
         get
@@ -255,6 +258,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         Debug.Assert(!_runToken.CanBeCanceled);
         _leaseGeneration = 0;
         _syncBinding = null;
+        HostCall.End();
         _inlineFailure = null;
         _busyThread = 0;
         _cancelRequested = 0;
@@ -539,10 +543,8 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     /// <summary>With ownership held and the guest waiting in a host call: starts the host function it asked for, with
     /// a copy of its request. An invalid request unwinds the fiber and throws; so does a host function that throws.</summary>
-    /// <remarks>The call is built right where it is passed, from the guest's words: building it elsewhere and copying
-    /// it here (out of the step, into the delegate's argument) read the argument words just stored one at a time with
-    /// wide loads (a store-forwarding stall each time) and copied the rest with <c>rep movsq</c> and write barriers.
-    /// The function is looked up once, here.</remarks>
+    /// <remarks>The guest's words go into the driver's call record, and the host function gets a 16-byte call that
+    /// names it (see <see cref="FiberHostCallRecord"/>). The function is looked up once, here.</remarks>
     private unsafe ValueTask<long> StartHost(CancellationToken cancellationToken)
     {
         NativeFiberContext* context = Context;
@@ -557,7 +559,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         _state = FiberState.Suspended;
         try
         {
-            return host(new FiberHostCall(Handle, function, count, arguments));
+            return host(HostCall.Begin(Handle, function, count, arguments));
         }
         catch (Exception ex)
         {
@@ -582,6 +584,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// <summary>With ownership held: the result of a completed host call; a failed one unwinds the fiber and throws.</summary>
     private nint HostResult(ValueTask<long> completed, CancellationToken cancellationToken)
     {
+        HostCall.End(); // the host function is done: its call's request can no longer be read
         try
         {
             return (nint)completed.Result;
@@ -686,6 +689,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             return;
         }
         Debug.Assert(_revoked, "Only the host task's end or the finalizer's revoke leaves AwaitingHost(Abandoned).");
+        HostCall.End();
         _ = TryObserve(TakePendingHost()); // revoked by the Store's finalizer: its context is gone and must not be touched
     }
 
@@ -716,6 +720,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// cancelled, unwinds, and the stack goes back (a deferred return).</summary>
     private void EndAfterHost()
     {
+        HostCall.End();
         _ = TryObserve(TakePendingHost()); // observed: nobody awaits a task the run gave up on
         UnwindOwned(FiberState.Cancelled, deferred: true);
     }
@@ -1051,10 +1056,8 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         Debug.Assert(Volatile.Read(ref _ownership) == Busy && !_hostStartedInline);
         // What a host function sees is the same as on the driver's path: the guest waits in its call.
         _state = FiberState.Suspended;
-        // Built in place from the guest's words (checked by the callback), as on the driver's path (StartHost): a
-        // copy made first and then copied into the call was zeroed, stored word by word and read back with wide loads
-        // (a store-forwarding stall), then copied again.
-        ValueTask<long> answer = host(new FiberHostCall(Handle, function, count, arguments));
+        // The guest's words (checked by the callback) go into the call record, as on the driver's path (StartHost).
+        ValueTask<long> answer = host(HostCall.Begin(Handle, function, count, arguments));
         if (!answer.IsCompleted)
         {
             WaitState().Pending = answer;
@@ -1063,6 +1066,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
             Context->SyncHost = 0;         // read by the guest's next host call only: this one goes on to the driver
             return FiberReadyHostCallback.NotHandled;
         }
+        HostCall.End();
         result = (nint)answer.Result; // a failure throws to the callback, which reports it as a synchronous one's
         _state = FiberState.Running;
         // A host function that cancelled its own fiber: the guest sees the cancel at this call, as through the driver.

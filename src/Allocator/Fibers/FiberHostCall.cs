@@ -1,40 +1,36 @@
 namespace Allocator.Fibers;
 
-/// <summary>One call from a guest to a host function: a copy of the request, safe to keep across awaits.</summary>
+/// <summary>One call from a guest to a host function. Its request (<see cref="Function"/>, <see cref="ArgumentCount"/>,
+/// the arguments) was copied out of the guest's stack when the call began and can be read while the call runs, across
+/// the host function's awaits too; once the call has ended, reading it throws <see cref="InvalidOperationException"/>
+/// (copy what you need to keep). <see cref="Fiber"/> and <see cref="CancellationToken"/> stay readable.</summary>
+/// <remarks>16 bytes, passed in registers: it names the calling fiber and which of its driver's calls it is; the
+/// request lives in a record the driver reuses call after call (see FiberHostCallRecord), so a call that has ended can
+/// never show a later call's request.</remarks>
 public readonly struct FiberHostCall
 {
     /// <summary>Most arguments one host call can pass (a guest passing more faults the fiber).</summary>
     public const int MaxArguments = 8;
 
-    private readonly FiberHostArguments _arguments;
+    private readonly Fiber? _fiber;
+    private readonly long _generation;
 
-    internal FiberHostCall(Fiber fiber, int function, in FiberHostArguments arguments, int argumentCount)
+    internal FiberHostCall(Fiber fiber, long generation)
     {
-        Fiber = fiber;
-        Function = function;
-        _arguments = arguments;
-        ArgumentCount = argumentCount;
+        _fiber = fiber;
+        _generation = generation;
     }
 
-    /// <summary>A copy of the guest's <paramref name="argumentCount"/> words at <paramref name="arguments"/> (checked by
-    /// the caller), written straight into this call: built where it is passed, nothing copies it again before the host
-    /// function reads it.</summary>
-    internal unsafe FiberHostCall(Fiber fiber, int function, int argumentCount, nint* arguments)
-    {
-        Fiber = fiber;
-        Function = function;
-        ArgumentCount = argumentCount;
-        _arguments = new FiberHostArguments(arguments, argumentCount);
-    }
-
-    /// <summary>The calling fiber.</summary>
-    public Fiber Fiber { get; }
+    /// <summary>The calling fiber (a handle that names that fiber for good, so it stays readable after the call).</summary>
+    public Fiber Fiber => _fiber!;
 
     /// <summary>Index of the host function in the fiber's <see cref="FiberHostFunctions"/>.</summary>
-    public int Function { get; }
+    /// <exception cref="InvalidOperationException">The call has ended.</exception>
+    public int Function => _fiber is { } fiber ? RecordOf(fiber).FunctionOf(_generation) : 0;
 
     /// <summary>How many arguments the guest passed.</summary>
-    public int ArgumentCount { get; }
+    /// <exception cref="InvalidOperationException">The call has ended.</exception>
+    public int ArgumentCount => _fiber is { } fiber ? RecordOf(fiber).CountOf(_generation) : 0;
 
     /// <summary>Fires when the fiber is cancelled: by the token passed to <see cref="Fiber.RunAsync"/>, by
     /// <see cref="Fiber.Cancel"/>/<see cref="Fiber.Dispose"/> or by its Store's Dispose. A host function should pass it
@@ -45,14 +41,29 @@ public readonly struct FiberHostCall
 
     /// <summary>Argument <paramref name="index"/> (an <c>intptr_t</c> on the guest side).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The guest passed fewer arguments.</exception>
-    /// <exception cref="InvalidOperationException">A call to a <see cref="FiberSyncHostFunction"/> that has returned:
-    /// its arguments can be read only while it runs.</exception>
+    /// <exception cref="InvalidOperationException">The call has ended: its arguments can be read only while it runs.</exception>
     public long this[int index]
     {
         get
         {
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)ArgumentCount, nameof(index));
-            return _arguments[index];
+            if (_fiber is not { } fiber)
+            {
+                throw new ArgumentOutOfRangeException(nameof(index), index, "A default FiberHostCall has no arguments.");
+            }
+            FiberHostCallRecord record = RecordOf(fiber);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)record.CountOf(_generation), nameof(index));
+            return record.Read(_generation, index);
         }
+    }
+
+    /// <summary>The record of the fiber's driver; a fiber that has ended has let go of its driver, and its calls with it.</summary>
+    private static FiberHostCallRecord RecordOf(Fiber fiber)
+    {
+        FiberDriver? driver = fiber.Driver;
+        if (driver is null)
+        {
+            FiberHostCallRecord.ThrowCallEnded();
+        }
+        return driver.HostCall;
     }
 }

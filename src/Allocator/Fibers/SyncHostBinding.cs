@@ -13,16 +13,15 @@ namespace Allocator.Fibers;
 /// strong handle would keep every fiber (and through its lease its Store) alive forever, so an abandoned Store would
 /// never be finalized; the driver keeps the binding alive, and while the fiber runs, its driver is on the resuming
 /// thread's stack.</para>
-/// <para>The arguments are copied here (managed memory, so a late or racing read can never touch a returned stack),
-/// and every <see cref="FiberHostCall"/> of a synchronous call carries the call's generation: once the call returns,
-/// reading its arguments throws instead of showing a later call's.</para>
+/// <para>The request is copied into the driver's <see cref="FiberHostCallRecord"/> (managed memory, so a late or racing
+/// read can never touch a returned stack), and every <see cref="FiberHostCall"/> carries the call's generation: once
+/// the call returns, reading it throws instead of showing a later call's.</para>
 /// </remarks>
 internal sealed class SyncHostBinding : IDisposable
 {
     private readonly FiberSyncHostFunction?[] _functions;
     private readonly Fiber _fiber;
-    private FiberHostArgumentValues _arguments;
-    private long _generation;
+    private readonly FiberHostCallRecord _record;
     private nint _handle;
 
     public SyncHostBinding(FiberDriver driver)
@@ -32,6 +31,7 @@ internal sealed class SyncHostBinding : IDisposable
         // Held here, not reached through the driver on every call: two dependent loads fewer per call.
         _functions = driver.HostFunctions.SynchronousTable;
         _fiber = driver.Handle;
+        _record = driver.HostCall;
         _handle = WeakGCHandle<SyncHostBinding>.ToIntPtr(new WeakGCHandle<SyncHostBinding>(this));
     }
 
@@ -77,30 +77,14 @@ internal sealed class SyncHostBinding : IDisposable
             *status = (int)Status.NotHandled;
             return 0;
         }
-        for (int i = 0; i < count; i++)
-        {
-            _arguments[i] = arguments[i];
-        }
-        long result = sync(new FiberHostCall(_fiber, function, new FiberHostArguments(this, _generation), count));
+        long result = sync(_record.Begin(_fiber, function, count, arguments));
         End();
         *status = (int)Status.Handled;
         return result;
     }
 
-    /// <summary>The call has returned (or thrown): its arguments can no longer be read.</summary>
-    public void End() => Volatile.Write(ref _generation, _generation + 1);
-
-    /// <summary>Argument <paramref name="index"/> of call <paramref name="generation"/>, if that call still runs.</summary>
-    /// <exception cref="InvalidOperationException">The call has returned.</exception>
-    public long Read(long generation, int index)
-    {
-        long value = _arguments[index];
-        if (Volatile.Read(ref _generation) != generation)
-        {
-            ThrowCallEnded();
-        }
-        return value;
-    }
+    /// <summary>The call has returned (or thrown): its request can no longer be read.</summary>
+    public void End() => _record.End();
 
     /// <summary>Frees the handle; only once the native context is closed, so no host call can pass it back.</summary>
     public void Dispose()
@@ -111,7 +95,4 @@ internal sealed class SyncHostBinding : IDisposable
             WeakGCHandle<SyncHostBinding>.FromIntPtr(handle).Dispose();
         }
     }
-
-    private static void ThrowCallEnded() => throw new InvalidOperationException(
-        "The arguments of a synchronous host call can be read only while the call runs: copy the values you need to keep before returning.");
 }

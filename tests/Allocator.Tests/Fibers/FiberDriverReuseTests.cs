@@ -41,7 +41,7 @@ public sealed class FiberDriverReuseTests
         Assert.False(holder.HostCallOutlivesCancel);
         holder.ReleaseStack();
         Assert.True(holder.TryRevoke()); // ended: nothing to revoke
-        Assert.False(new FiberHostCall(old, 0, default, 0).CancellationToken.IsCancellationRequested); // completed, never fires
+        Assert.False(old.HostCancellationToken.IsCancellationRequested); // completed, never fires
 
         Assert.Equal(FiberState.Created, next.State);
         Assert.Equal(3, await next.RunAsync()); // all three calls: not cancelled, interrupted or revoked
@@ -65,7 +65,7 @@ public sealed class FiberDriverReuseTests
         Assert.Equal(FiberState.Cancelled, old.State);
         OperationCanceledException refused = await Assert.ThrowsAsync<OperationCanceledException>(() => old.RunAsync().AsTask());
         Assert.Contains("'never-run'", refused.Message, StringComparison.Ordinal);
-        Assert.True(new FiberHostCall(old, 0, default, 0).CancellationToken.IsCancellationRequested);
+        Assert.True(old.HostCancellationToken.IsCancellationRequested);
 
         Assert.Equal(1, await next.RunAsync());
     }
@@ -220,6 +220,8 @@ public sealed class FiberDriverReuseTests
         AssertFinalized(allocator, store);
         Assert.Equal(FiberState.Completed, kept.Fiber.State);
         Assert.Null(kept.Fiber.Driver);
+        // Its request has ended: nothing of the calls that reused the driver's record shows through it.
+        HostCallArgumentChecks.AssertEnded(kept, kept.Fiber);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

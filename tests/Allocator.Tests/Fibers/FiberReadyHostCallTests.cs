@@ -9,6 +9,38 @@ namespace Allocator.Tests.Fibers;
 /// function and the guest can observe must not depend on which way a call went.</summary>
 public sealed class FiberReadyHostCallTests
 {
+    [FiberTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_asynchronous_call_kept_past_its_end_refuses_its_request_instead_of_showing_a_later_calls(bool pending)
+    {
+        // Every call of a fiber (and of the later fibers of its reused driver) writes its request into the same
+        // record: a call kept past its end must throw, never read the next call's words.
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        var kept = new List<FiberHostCall>();
+        var refusedWhileLaterRan = 0;
+        Fiber fiber = Fiber.Create(store, "kept-async", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 3, count: 4),
+            FiberHostFunctions.From(FiberHostEntry.Async(async call =>
+            {
+                if (kept.Count > 0)
+                {
+                    Assert.Throws<InvalidOperationException>(() => kept[^1][1]);
+                    refusedWhileLaterRan++;
+                }
+                kept.Add(call);
+                if (pending)
+                {
+                    await Task.Yield();
+                }
+                return call[0] * 7 + call[1];
+            })));
+
+        Assert.Equal(Enumerable.Range(0, 4).Sum(n => 3L * 7 + n), await fiber.RunAsync());
+        Assert.Equal(3, refusedWhileLaterRan);
+        Assert.All(kept, call => HostCallArgumentChecks.AssertEnded(call, fiber));
+    }
+
     [FiberFact]
     public async Task Ready_and_pending_answers_in_any_order_each_reach_the_guest()
     {
@@ -34,17 +66,19 @@ public sealed class FiberReadyHostCallTests
 
     [FiberTheory]
     [MemberData(nameof(HostCallArgumentChecks.EveryCount), MemberType = typeof(HostCallArgumentChecks))]
-    public async Task A_call_answered_inside_the_resume_sees_exactly_the_guests_arguments_and_keeps_them_after_it_returns(int count)
+    public async Task A_call_answered_inside_the_resume_sees_exactly_the_guests_arguments_while_it_runs(int count)
     {
         // The callback builds the call straight from the guest's words (no intermediate copy): every argument the
-        // guest passed must arrive, none beyond its count, and the copy must outlive the guest's frame.
+        // guest passed must arrive, none beyond its count, and once the call has ended it must show nothing.
         using PoolingAllocator allocator = FiberPools.Allocator();
         using var store = new Store<int>(allocator, 0);
         FiberHostCall kept = default;
+        HostCallArgumentChecks.Seen? seen = null;
         Fiber fiber = Fiber.Create(store, "arguments", TestGuest.CallFunction, TestGuest.CallFunctionArgument(function: 0, argumentCount: count),
             FiberHostFunctions.From(FiberHostEntry.Async(call =>
             {
                 kept = call;
+                seen = HostCallArgumentChecks.Read(call);
                 long sum = 0;
                 for (int i = 0; i < call.ArgumentCount; i++)
                 {
@@ -54,7 +88,7 @@ public sealed class FiberReadyHostCallTests
             })));
 
         Assert.Equal(count * (count + 1) / 2, await fiber.RunAsync());
-        HostCallArgumentChecks.AssertKeptCopy(kept, fiber, function: 0, count);
+        HostCallArgumentChecks.AssertSeenThenEnded(seen, kept, fiber, function: 0, count);
     }
 
     [FiberFact]

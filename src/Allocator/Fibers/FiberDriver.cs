@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 using Allocator.Stores;
@@ -30,6 +31,9 @@ namespace Allocator.Fibers;
 /// reachable either, since the driver then holds a later fiber's lease and so that fiber's Store: the handle lets go
 /// of the driver when it moves on, the synchronous binding holds no driver, and a driver is not reused while code
 /// awaiting its run runs inside its frames (see <see cref="FiberThread.Completing"/>).</para>
+/// <para>Inlining: native AOT compiles without profile data and inlines much less than tiered JIT, so the run's path
+/// (claim, own, step, resume) is marked for inlining; under native AOT a fiber's life (create, one host call, end)
+/// went from 195 to 151 ns with it (peer benchmark), and JIT code was unchanged.</para>
 /// </remarks>
 internal sealed class FiberDriver : IValueTaskSource<long>
 {
@@ -326,6 +330,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     /// <summary>Claims the one run of the fiber <paramref name="generation"/> names: false with
     /// <paramref name="moved"/> when the driver has moved on, false without it when a run was claimed before.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryClaimRun(long generation, out bool moved)
     {
         long unclaimed = (generation << 2) | NotDriven;
@@ -335,6 +340,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     }
 
     /// <summary>The run's last touch of this driver: from here on it may move on (<see cref="TryRecycle"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void EndRun()
     {
         Debug.Assert((_run & 3) == Driving, "Only the claimed run ends it, and nothing changes _run meanwhile.");
@@ -342,6 +348,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     }
 
     /// <summary>Runs the fiber; the caller has claimed the run (<see cref="TryClaimRun"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<long> RunClaimed(Fiber handle, CancellationToken cancellationToken)
     {
         Debug.Assert((_run & 3) == Driving);
@@ -414,6 +421,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     /// <summary>Before a run's end is published: after this the token never reaches this driver again (Dispose waits
     /// out a callback running on another thread; one running on this thread is the caller).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void LetGoOfToken()
     {
         if (_runToken.CanBeCanceled)
@@ -515,6 +523,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// <summary>With ownership held: resumes the guest and serves its host calls that answer at once, until it
     /// completes (<paramref name="result"/>), yields, or waits in a host call whose task is still
     /// <paramref name="pending"/> (<see cref="StepOutcome.HostCall"/>, ownership still held).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private StepOutcome RunToWait(ref nint resumeValue, CancellationToken cancellationToken, out ValueTask<long> pending, out long result)
     {
         while (true)
@@ -890,6 +899,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
     /// <summary>With ownership held: resumes the guest until it completes, waits in a host call (ownership still
     /// held: the caller starts it) or yields for other work. Every other end throws, with the
     /// stack already returned.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe StepOutcome Step(nint resumeValue, CancellationToken cancellationToken, out long result)
     {
         result = 0;
@@ -998,6 +1008,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
 
     /// <summary>With ownership held: one native resume, with this driver serving synchronous host calls. A requested
     /// cancel turns any resume into a cancel resume.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe NativeFiberState ResumeOwned(NativeFiberContext* context, NativeFiberResumeStatus status, nint value)
     {
         if (CancelRequested)
@@ -1214,10 +1225,12 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         _syncBinding?.Dispose();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryAcquire() => TryOwnFrom(Idle);
 
     /// <summary>Moves the ownership word from <paramref name="state"/> to Busy, for this thread; false (and no change)
     /// when the word is not in that state. Only the word's Busy holder resumes the fiber.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryOwnFrom(int state)
     {
         if (Interlocked.CompareExchange(ref _ownership, Busy, state) != state)

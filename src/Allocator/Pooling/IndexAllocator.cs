@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Allocator.Pooling;
@@ -82,6 +83,7 @@ internal sealed class IndexAllocator
 
     /// <summary>A free slot without a key (no affinity), the steady state: the one parked for this thread (stack
     /// pools) or on this core, taken, or -1; then <see cref="TryAllocateUnkeyedShared"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TakeParkedUnkeyed()
     {
         Debug.Assert((_parked is not null || _threadParked is not null) && _maxWarm == 0, "Only pools without affinity park slots.");
@@ -227,6 +229,7 @@ internal sealed class IndexAllocator
     }
 
     /// <summary>Gives a slot back that remembers no key.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void FreeCold(int index)
     {
         Debug.Assert((uint)index < (uint)Capacity);

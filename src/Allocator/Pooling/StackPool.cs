@@ -327,6 +327,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
 
     void IDecommitTarget.Free(int index) => FreeAndMaybeRelease(index);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void FreeAndMaybeRelease(int index)
     {
         // Cold straight away: a stack pool keeps no keys (Free(index, null) only came here through two more calls).

@@ -359,6 +359,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     void IAbandonableStore.ReleaseAbandoned() => ReleaseAbandoned();
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private StackLease CheckoutStackLeaseLocked(string owner, IStackHolder? holder)
     {
         Debug.Assert(_core.Lock.IsHeldByCurrentThread);
@@ -396,6 +397,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
         return lease;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ReturnStackLeaseLocked(StackLease lease, bool deferred)
     {
         Debug.Assert(_core.Lock.IsHeldByCurrentThread);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Allocator.Fibers;
 
 /// <summary>One call from a guest to a host function. Its request (<see cref="Function"/>, <see cref="ArgumentCount"/>,
@@ -44,6 +46,7 @@ public readonly struct FiberHostCall
     /// <exception cref="InvalidOperationException">The call has ended: its arguments can be read only while it runs.</exception>
     public long this[int index]
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] // native AOT left it a call in every host function
         get
         {
             if (_fiber is not { } fiber)
@@ -57,6 +60,7 @@ public readonly struct FiberHostCall
     }
 
     /// <summary>The record of the fiber's driver; a fiber that has ended has let go of its driver, and its calls with it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static FiberHostCallRecord RecordOf(Fiber fiber)
     {
         FiberDriver? driver = fiber.Driver;

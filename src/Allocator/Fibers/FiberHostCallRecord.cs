@@ -72,6 +72,7 @@ internal sealed class FiberHostCallRecord
         return function;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int CountOf(long generation)
     {
         int count = Volatile.Read(ref _count);
@@ -81,6 +82,7 @@ internal sealed class FiberHostCallRecord
 
     /// <summary>Argument <paramref name="index"/> of call <paramref name="generation"/>, which has at least
     /// <paramref name="index"/> + 1 arguments (checked by the caller against the same generation's count).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long Read(long generation, int index)
     {
         Debug.Assert((uint)index < FiberHostCall.MaxArguments);

@@ -1,10 +1,13 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Allocator.PeerBenchmarks.Cases;
 using Allocator.PeerBenchmarks.Harness;
 
 // Side-by-side peer benchmarks: one process, cases interleaved, ratios within a run, the range over runs.
 // Usage: dotnet run -c Release --project benchmarks/Allocator.PeerBenchmarks --
 //            [--runs 7] [--rounds 21] [--batch-ms 20] [--filter text] [--list] [--csv path]
+// or, compiled as embedders ship it (native AOT): dotnet publish benchmarks/Allocator.PeerBenchmarks -c Release
+//            -r linux-x64 -p:PublishAot=true -o artifacts/peers-aot, then artifacts/peers-aot/Allocator.PeerBenchmarks.
 int runs = 7, rounds = 21, batchMs = 20;
 string? filter = null, csvPath = null;
 bool list = false;
@@ -42,7 +45,8 @@ try
         return 0;
     }
 
-    Console.WriteLine($"{comparisons.Count} comparisons, {runs} runs of {rounds} interleaved rounds, {batchMs} ms batches, {Environment.ProcessorCount} cores");
+    string compiled = RuntimeFeature.IsDynamicCodeCompiled ? "JIT" : "native AOT";
+    Console.WriteLine($"{comparisons.Count} comparisons, {runs} runs of {rounds} interleaved rounds, {batchMs} ms batches, {Environment.ProcessorCount} cores, {compiled}");
     var runner = new InterleavedRunner(runs, rounds, TimeSpan.FromMilliseconds(batchMs));
     List<InterleavedRunner.Result> results = runner.Measure(comparisons, Console.Out);
     ResultTable.Print(results, skipped, Console.Out);

@@ -4,7 +4,8 @@ time (above 1: we are faster), median over runs with the range as a whisker, the
 
 Usage:
     dotnet run -c Release --project benchmarks/Allocator.PeerBenchmarks -- --csv peers.csv
-    python3 benchmarks/plot_peers.py peers.csv docs/benchmarks-peers.svg
+    python3 benchmarks/plot_peers.py peers.csv docs/benchmarks-peers.svg JIT
+    python3 benchmarks/plot_peers.py peers-aot.csv docs/benchmarks-peers-aot.svg "native AOT"
 Standard library only, so it runs on a bare machine.
 """
 import csv
@@ -33,7 +34,7 @@ def read_rows(path):
     return rows
 
 
-def draw(rows, target):
+def draw(rows, target, compiled=""):
     bar_height, gap, width = 18, 8, 460
     left = 20 + int(6.4 * max(len(label) for label, *_ in rows))  # room for the longest label at 12 px
     height = 74 + len(rows) * (bar_height + gap)
@@ -43,7 +44,7 @@ def draw(rows, target):
     def x_of(value):
         return left + width * (math.log10(value) - low) / (high - low)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" font-family="sans-serif" font-size="12">',
-             '<text x="10" y="18" font-weight="bold">Peer time / our time, one process, cases interleaved (above 1: we are faster; log scale)</text>',
+             f'<text x="10" y="18" font-weight="bold">Peer time / our time, one process, cases interleaved (above 1: we are faster; log scale){escape(compiled)}</text>',
              '<text x="10" y="36" font-size="11" fill="#555">bar: median over runs; whisker: range over runs; black tick: target; green: target met, red: not met, grey: no target</text>']
     for d in range(low, high + 1):
         x = x_of(10 ** d)
@@ -74,5 +75,6 @@ def draw(rows, target):
 
 if __name__ == "__main__":
     source, output = sys.argv[1], sys.argv[2]
-    draw(read_rows(source), output)
+    compiled = f", {sys.argv[3]}" if len(sys.argv) > 3 else ""  # how the benchmark was compiled: JIT, native AOT
+    draw(read_rows(source), output, compiled)
     print(f"wrote {output}")

@@ -159,4 +159,75 @@ public sealed class SyncHostCallArgumentTests
         action();
         return GC.GetAllocatedBytesForCurrentThread() - before;
     }
+
+    [FiberTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_call_read_on_another_thread_while_later_calls_reuse_its_record_never_shows_their_words(bool asynchronous)
+    {
+        // Every call of the fiber writes its request into the same record. A thread that keeps reading the first call
+        // from the moment it starts, through its end and thousands of later calls, must read the first call's words
+        // or be refused: a later call's word (n > 0 at index 1) would be another request shown through this one.
+        // What this catches is a record reused without a new generation, or a read path without a check; the order
+        // of a read's load and check is a window of a few instructions that no test hits on purpose (it is argued in
+        // FiberHostCallRecord's remarks, and a check-first mutant of Read survived this test).
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        const int Calls = 20_000;
+        FiberHostCall first = default;
+        using var firstKept = new ManualResetEventSlim();
+        long ownWords = 0, refused = 0, foreign = 0;
+        bool stop = false;
+        var reader = new Thread(() =>
+        {
+            firstKept.Wait();
+            while (!Volatile.Read(ref stop))
+            {
+                try
+                {
+                    long seed = first[0];
+                    long n = first[1];
+                    Interlocked.Increment(ref seed == 3 && n == 0 ? ref ownWords : ref foreign);
+                }
+                catch (InvalidOperationException)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+        });
+        reader.Start();
+        long Answer(FiberHostCall call)
+        {
+            long n = call[1];
+            if (n == 0)
+            {
+                first = call;
+                firstKept.Set();
+                // The reader reads the first call while it runs...
+                Assert.True(SpinWait.SpinUntil(() => Interlocked.Read(ref ownWords) > 0, TimeSpan.FromSeconds(10)));
+            }
+            else if (n == 1_000)
+            {
+                // ...and goes on through the later calls: it has seen the first one end.
+                Assert.True(SpinWait.SpinUntil(() => Interlocked.Read(ref refused) > 0, TimeSpan.FromSeconds(10)));
+            }
+            return call[0] * 7 + n;
+        }
+        FiberHostFunctions hosts = asynchronous
+            ? FiberHostFunctions.From(FiberHostEntry.Async(call => new ValueTask<long>(Answer(call))))
+            : FiberHostFunctions.From(FiberHostEntry.Sync(Answer));
+        try
+        {
+            using Fiber fiber = Fiber.Create(store, "raced", TestGuest.CheckedCalls, TestGuest.CheckedCallsArgument(seed: 3, count: Calls), hosts);
+            Assert.Equal(Enumerable.Range(0, Calls).Sum(n => 3L * 7 + n), await fiber.RunAsync());
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            reader.Join();
+        }
+
+        Assert.Equal(0, foreign);
+        Assert.True(ownWords > 0 && refused > 0);
+    }
 }

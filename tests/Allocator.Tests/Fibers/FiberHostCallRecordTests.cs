@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Allocator.Fibers;
+using Allocator.Tests.Cancellation;
 using Allocator.Tests.Support;
 
 namespace Allocator.Tests.Fibers;
@@ -104,5 +105,50 @@ public sealed unsafe class FiberHostCallRecordTests
         Assert.Equal(0, binding.Handle);
         binding.Dispose(); // a second Dispose finds no handle and frees nothing
         Assert.Equal(0, binding.Handle);
+    }
+
+    [FiberTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_asynchronous_call_has_ended_once_the_guest_goes_on_before_its_next_call_or_end(bool pending)
+    {
+        // The guest calls once, then polls and yields (guest_call_then_poll), so after the call the fiber is alive, its
+        // driver attached, and no later call has begun: only the end of this call can refuse it here. Answered at
+        // once, the call ends inside the resume (ServeInline); pending, when the driver takes its result (HostResult).
+        using PoolingAllocator allocator = FiberPools.Allocator();
+        using var store = new Store<int>(allocator, 0);
+        using var counters = new PollCounters(stopAfterYields: 1);
+        var source = new FiberPendingHostCallAllocationTests.ReusablePendingSource();
+        var epoch = new FiberEpoch();
+        FiberHostCall kept = default;
+        Fiber fiber = Fiber.Create(store, "call-then-yield", TestGuest.CallThenPoll, counters.Address,
+            new FiberHostFunctions(call =>
+            {
+                kept = call;
+                Assert.Equal(0, call.ArgumentCount); // readable while it runs
+                call.Fiber.SetEpochDeadline(epoch, 0); // the guest's first poll after the call yields
+                return pending ? source.Answer(call) : new ValueTask<long>(0);
+            }));
+        fiber.SetEpochDeadlineCallback(_ => FiberDeadlineUpdate.Yield(0));
+        var context = new QueueingContext();
+
+        ValueTask<long> run = context.Run(() => fiber.RunAsync());
+        if (pending)
+        {
+            Assert.False(run.IsCompleted);
+            Assert.Equal(0, context.Pending);
+            Assert.True(context.Run(source.TryComplete)); // the run goes on inline, polls and yields
+        }
+
+        Assert.False(run.IsCompleted);
+        Assert.Equal(1, context.Pending); // parked at its yield: alive, no later call
+        Assert.NotNull(fiber.Driver);
+        Assert.Throws<InvalidOperationException>(() => kept.ArgumentCount);
+        Assert.Throws<InvalidOperationException>(() => kept.Function);
+        Assert.Same(fiber, kept.Fiber);
+
+        context.RunUntil(() => run.IsCompleted);
+        Assert.Equal(1, run.Result);
+        FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
+using Allocator.Pooling;
 using Allocator.Stores;
 
 namespace Allocator.Fibers;
@@ -440,7 +441,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         // the guest yield early; the driver re-checks against the current values before acting on a yield.
         _epoch = epoch;
         Volatile.Write(ref _deadline, DeadlineAfter(epoch, ticksBeyondCurrent));
-        if (Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref _busyThread) == Environment.CurrentManagedThreadId)
+        if (Volatile.Read(ref _ownership) == Busy && Volatile.Read(ref _busyThread) == ManagedThreadIds.Current)
         {
             ApplyDeadline(Context);
         }
@@ -471,7 +472,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
                     }
                     break;
                 default:
-                    if (Volatile.Read(ref _busyThread) == Environment.CurrentManagedThreadId)
+                    if (Volatile.Read(ref _busyThread) == ManagedThreadIds.Current)
                     {
                         // Called from this fiber's own resume (a host function or deadline callback): the guest is
                         // waiting, and the driver delivers the cancel before anything else starts.
@@ -1237,7 +1238,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         {
             return false;
         }
-        Volatile.Write(ref _busyThread, Environment.CurrentManagedThreadId);
+        Volatile.Write(ref _busyThread, ManagedThreadIds.Current);
         return true;
     }
 

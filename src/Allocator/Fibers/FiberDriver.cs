@@ -263,7 +263,6 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         Debug.Assert(!_runToken.CanBeCanceled);
         _leaseGeneration = 0;
         _syncBinding = null;
-        HostCall.End();
         _inlineFailure = null;
         _busyThread = 0;
         _cancelRequested = 0;
@@ -651,6 +650,7 @@ internal sealed class FiberDriver : IValueTaskSource<long>
         // A revoke needs this driver unreachable, and it is running: only a cancel can have moved the word meanwhile.
         Debug.Assert(owned, "Nothing but a cancel ends a wait with no continuation.");
         wait.Pending = default; // pending for ever: never observed, never waited for
+        HostCall.End();         // the call failed as if its function had thrown
         if (woken)
         {
             // The cancel has ended the run already (WakeRun): the fiber ends as cancelled, as the run reported.

@@ -151,4 +151,61 @@ public sealed unsafe class FiberHostCallRecordTests
         Assert.Equal(1, run.Result);
         FiberEndingTests.AssertReturnedOnce(allocator, store, fiber, FiberState.Completed);
     }
+
+    [FiberTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_call_whose_wait_was_given_up_ends_when_its_host_task_ends(bool revoked)
+    {
+        // A cancel (or a finalizer's revoke) ends the run's wait while the host task keeps the fiber: the call still
+        // runs, so its request stays readable, until the task ends; then it has ended, though the fiber's handle
+        // still reaches its driver.
+        using PoolingAllocator allocator = FiberPools.Allocator(stacks: 1);
+        var store = new Store<int>(allocator, 0);
+        var gate = new TaskCompletionSource<long>();
+        using var counters = new GuestCounters();
+        FiberHostCall kept = default;
+        Fiber fiber = Fiber.Create(store, "given-up", TestGuest.HonoursCancel, counters.Address, new FiberHostFunctions(call =>
+        {
+            kept = call;
+            return new ValueTask<long>(gate.Task);
+        }));
+        ValueTask<long> run = fiber.RunAsync();
+        Assert.False(run.IsCompleted);
+        if (revoked)
+        {
+            store.ReleaseAbandoned(); // what the finalizer does while the host task is pending
+        }
+        else
+        {
+            fiber.Cancel();
+        }
+        Assert.True(run.IsCompleted);
+        Assert.NotNull(fiber.Driver);
+        Assert.Equal(0, kept.ArgumentCount); // the host task still runs: so does its call
+
+        gate.SetResult(1); // the task has ended
+
+        Assert.True(SpinWait.SpinUntil(() => CallEnded(kept), CancellationAssert.Timeout), "the call never ended");
+        Assert.NotNull(fiber.Driver);
+        Assert.Throws<InvalidOperationException>(() => kept.ArgumentCount);
+        Assert.Throws<InvalidOperationException>(() => kept.Function);
+        Assert.Equal(FiberState.Cancelled, fiber.State);
+        Assert.Equal(0, allocator.Stacks.InUse);
+        fiber.Dispose();
+        store.Dispose();
+    }
+
+    private static bool CallEnded(FiberHostCall call)
+    {
+        try
+        {
+            _ = call.ArgumentCount;
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
+    }
 }

@@ -33,8 +33,16 @@ public sealed class FiberWaitRegistrationTests
         var first = new TaskCompletionSource<long>(TaskCreationOptions.None);
         var refusing = new RefusingSource();
         int calls = 0;
-        using Fiber fiber = Fiber.Create(store, "refused later", TestGuest.CallLoop, 2, new FiberHostFunctions(_ =>
-            ++calls == 1 ? new ValueTask<long>(first.Task) : refusing.Pending()));
+        FiberHostCall refused = default;
+        using Fiber fiber = Fiber.Create(store, "refused later", TestGuest.CallLoop, 2, new FiberHostFunctions(call =>
+        {
+            if (++calls == 1)
+            {
+                return new ValueTask<long>(first.Task);
+            }
+            refused = call;
+            return refusing.Pending();
+        }));
 
         ValueTask<long> run = fiber.RunAsync();
         Assert.False(run.IsCompleted);
@@ -58,6 +66,10 @@ public sealed class FiberWaitRegistrationTests
 
         Assert.Null(escaped);
         Assert.True(run.IsCompleted);
+        // The refused call has failed (as if its function had thrown): it has ended, while the run's result is still
+        // unread and the handle still reaches its driver.
+        Assert.NotNull(fiber.Driver);
+        Assert.Throws<InvalidOperationException>(() => refused.ArgumentCount);
         InvalidOperationException thrown = Assert.Throws<InvalidOperationException>(() => run.GetAwaiter().GetResult());
         Assert.Same(RefusingSource.Refusal, thrown);
         Assert.Equal(2, calls);

@@ -83,6 +83,7 @@ internal sealed class IndexAllocator
 
     /// <summary>A free slot without a key (no affinity), the steady state: the one parked for this thread (stack
     /// pools) or on this core, taken, or -1; then <see cref="TryAllocateUnkeyedShared"/>.</summary>
+    // Inlined on purpose: native AOT has no profile to find this hot path (docs/architecture.md, "Hot paths").
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TakeParkedUnkeyed()
     {

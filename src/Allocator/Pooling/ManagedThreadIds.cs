@@ -15,6 +15,7 @@ internal static class ManagedThreadIds
 
     public static int Current
     {
+        // Inlined on purpose: native AOT has no profile to find this hot path (docs/architecture.md, "Hot paths").
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
         {

@@ -30,6 +30,7 @@ internal sealed class PerThreadSlotCache
     private int _stealers;
 
     /// <summary>Takes the slot parked in this thread's cell, or -1.</summary>
+    // Inlined on purpose: native AOT has no profile to find this hot path (docs/architecture.md, "Hot paths").
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Take()
     {

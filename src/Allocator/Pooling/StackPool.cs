@@ -116,6 +116,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     /// <remarks>The steady state (the stack this thread parked) costs plain loads and stores on this thread's cell
     /// and writes one line of the slot's own; nothing else shared is written, and nothing another thread writes is
     /// read: the peak is looked at only when a stack leaves the shared list, which is when it can rise.</remarks>
+    // Inlined on purpose: native AOT has no profile to find this hot path (docs/architecture.md, "Hot paths").
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public PooledStack Rent(long storeId, string? owner)
     {

@@ -359,6 +359,7 @@ public sealed partial class Store<T> : IStackLeaseOwner, IAbandonableStore, IDis
 
     void IAbandonableStore.ReleaseAbandoned() => ReleaseAbandoned();
 
+    // Inlined on purpose: native AOT has no profile to find this hot path (docs/architecture.md, "Hot paths").
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private StackLease CheckoutStackLeaseLocked(string owner, IStackHolder? holder)
     {

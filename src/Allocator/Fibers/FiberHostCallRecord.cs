@@ -64,7 +64,7 @@ internal sealed class FiberHostCallRecord
     /// <summary>Ends the call in progress: reading it throws from now on.</summary>
     public void End() => Volatile.Write(ref _generation, _generation + 1);
 
-
+    /// <summary>The function of call <paramref name="generation"/>, if that call still runs.</summary>
     public int FunctionOf(long generation)
     {
         int function = Volatile.Read(ref _function);
@@ -72,6 +72,7 @@ internal sealed class FiberHostCallRecord
         return function;
     }
 
+    /// <summary>The argument count of call <paramref name="generation"/>, if that call still runs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int CountOf(long generation)
     {

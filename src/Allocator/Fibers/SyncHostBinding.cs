@@ -66,8 +66,7 @@ internal sealed class SyncHostBinding : IDisposable
     /// <summary>Runs synchronous function <paramref name="function"/> with the guest's arguments and sets
     /// <paramref name="status"/>; an asynchronous or malformed call is left to the driver (NotHandled).</summary>
     /// <remarks>A plain method, called by the [UnmanagedCallersOnly] callback: that one is compiled once without
-    /// profile data, while this one tiers up with it, so the delegate call is devirtualized and the call's struct is
-    /// not copied by value.</remarks>
+    /// profile data, while this one tiers up with it, so the delegate call is devirtualized.</remarks>
     public unsafe long Serve(int function, nint* arguments, int count, int* status)
     {
         FiberSyncHostFunction?[] functions = _functions;

@@ -32,4 +32,21 @@ internal static class PeerAllocators
         Memories = new SlotPoolOptions { MaxSlots = 1 },
         CacheStackInStore = false,
     });
+
+    /// <summary>64 stacks of 256 KiB zeroed on return with nothing kept resident, reset in batches of 64: a batch of
+    /// neighbours is given back in one discard.</summary>
+    public static PoolingAllocator BatchZeroedStacks() => new(new PoolingAllocatorOptions
+    {
+        Stacks = new StackPoolOptions
+        {
+            MaxStacks = 64,
+            StackSize = 256 * 1024,
+            ZeroOnReturn = true,
+            KeepResident = 0,
+            DecommitBatchSize = 64,
+        },
+        Instances = new SlotPoolOptions { MaxSlots = 1 },
+        Memories = new SlotPoolOptions { MaxSlots = 1 },
+        CacheStackInStore = false,
+    });
 }

@@ -56,6 +56,17 @@ internal sealed class MemoryReservation : SafeHandle
         }
     }
 
+    /// <summary>Makes an accessible, page-aligned range a guard of page-table markers (see
+    /// <see cref="VirtualMemory.GuardMarkers"/>).</summary>
+    public void InstallGuard(nuint offset, nuint length)
+    {
+        CheckRange(offset, length);
+        if (length > 0)
+        {
+            AddRefFor(VirtualMemoryOperation.Guard, offset, length);
+        }
+    }
+
     /// <summary>Maps an image file copy-on-write and read-write over [offset, offset + file size).</summary>
     public void MapImage(nuint offset, MemoryImageFile file)
     {
@@ -80,6 +91,9 @@ internal sealed class MemoryReservation : SafeHandle
                     break;
                 case VirtualMemoryOperation.Discard:
                     VirtualMemory.Discard(address, length);
+                    break;
+                case VirtualMemoryOperation.Guard:
+                    VirtualMemory.InstallGuard(address, length);
                     break;
                 case VirtualMemoryOperation.Map when image is not null:
                     VirtualMemory.MapImage(address, length, image.Descriptor);

@@ -14,6 +14,8 @@ internal enum VirtualMemoryOperation
     /// <summary>mmap(MAP_FIXED) of a memory image or of fresh anonymous memory over part of a reservation /
     /// decommit + recommit.</summary>
     Map,
+    /// <summary>madvise(MADV_GUARD_INSTALL): a guard made of page-table markers (Linux 6.13+).</summary>
+    Guard,
     /// <summary>PAGEMAP_SCAN for written pages (Linux); a failure only makes the reset discard instead.</summary>
     Scan,
 }

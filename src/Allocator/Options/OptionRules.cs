@@ -34,9 +34,10 @@ internal static class OptionRules
         return (ulong)count * (slotBytes + perSlotExtra);
     }
 
-    /// <summary>Memory map regions (Linux VMAs) a stack pool can need at most: a guard and a stack per slot,
-    /// which never merge because their protections alternate, plus one.</summary>
-    public static long StackPoolRegions(int stacks) => 2L * stacks + 1;
+    /// <summary>Memory map regions (Linux VMAs) a stack pool can need at most. With PROT_NONE guards: a guard and a
+    /// stack per slot, which never merge because their protections alternate, plus one. With guard markers
+    /// (<paramref name="guardMarkers"/>) the pool is one read-write mapping: one, whatever its size.</summary>
+    public static long StackPoolRegions(int stacks, bool guardMarkers) => guardMarkers ? 1 : 2L * stacks + 1;
 
     /// <summary>Regions a slot pool can need at most: in each slot an accessible part, its inaccessible rest, and two
     /// more per interior guard that splits the accessible part, plus one.</summary>

@@ -38,7 +38,7 @@ public sealed record PoolingAllocatorOptions
                 $"the pools would reserve {total} bytes together, more than the {OptionRules.MaxReservationBytes} an allocator may", total);
         }
         MapRegionBudget.Check(
-            (nameof(StackPoolOptions) + "." + nameof(StackPoolOptions.MaxStacks), OptionRules.StackPoolRegions(Stacks.MaxStacks)),
+            (nameof(StackPoolOptions) + "." + nameof(StackPoolOptions.MaxStacks), OptionRules.StackPoolRegions(Stacks.MaxStacks, VirtualMemory.GuardMarkers)),
             ($"{nameof(SlotPoolOptions)}(instances).{nameof(SlotPoolOptions.MaxSlots)}", OptionRules.SlotPoolRegions(Instances.MaxSlots, Instances.GuardRanges.Count)),
             ($"{nameof(SlotPoolOptions)}(memories).{nameof(SlotPoolOptions.MaxSlots)}", OptionRules.SlotPoolRegions(Memories.MaxSlots, Memories.GuardRanges.Count)));
     }

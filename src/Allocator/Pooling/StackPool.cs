@@ -8,7 +8,10 @@ namespace Allocator.Pooling;
 /// <summary>A fixed set of stacks carved out of one reservation, each with a guard page below it. Internal: stacks
 /// reach users only through a Store.</summary>
 /// <remarks>
-/// Layout of slot i: [guard page][stack of StackSize bytes], slots back to back. Checkout and return are O(1) and
+/// Layout of slot i: [guard page][stack of StackSize bytes], slots back to back. Where the kernel has guard markers
+/// (<see cref="VirtualMemory.GuardMarkers"/>) the whole reservation is one read-write mapping and each guard page a
+/// marker in it; elsewhere the stacks are made read-write one by one and the guards stay PROT_NONE, two memory map
+/// regions per stack. Either way a touch of a guard kills the process. Checkout and return are O(1) and
 /// lock-free. Each slot carries a 64-bit state word: even = free, odd = checked out, the odd value being the
 /// checkout's generation, so a return must present the exact generation it was given: a double or stale return
 /// fails that compare-and-swap and leaves the slot alone. Which slot goes out is the <see cref="IndexAllocator"/>'s
@@ -46,10 +49,23 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         _reservation = VirtualMemory.Reserve(_slotStride * (nuint)options.MaxStacks);
         try
         {
-            for (int i = 0; i < options.MaxStacks; i++)
+            if (VirtualMemory.GuardMarkers)
             {
-                // Only the stack part becomes accessible; the guard page keeps the reservation's PROT_NONE.
-                _reservation.Protect(SlotOffset(i) + _guardSize, options.StackSize, MemoryProtection.ReadWrite);
+                // One accessible mapping with a marker guard below each stack: one memory map region for the whole
+                // pool, and a discard across neighbours costs no more than across unguarded memory.
+                _reservation.Protect(0, _reservation.Size, MemoryProtection.ReadWrite);
+                for (int i = 0; i < options.MaxStacks; i++)
+                {
+                    _reservation.InstallGuard(SlotOffset(i), _guardSize);
+                }
+            }
+            else
+            {
+                for (int i = 0; i < options.MaxStacks; i++)
+                {
+                    // Only the stack part becomes accessible; the guard page keeps the reservation's PROT_NONE.
+                    _reservation.Protect(SlotOffset(i) + _guardSize, options.StackSize, MemoryProtection.ReadWrite);
+                }
             }
         }
         catch
@@ -296,11 +312,12 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
     }
 
     /// <summary>Resets a batch (sorted by index). With nothing kept resident a stack's whole usable range goes back to
-    /// the OS, and neighbours are separated only by a guard page, which a discard leaves alone (never populated,
-    /// PROT_NONE): a run of neighbouring stacks is one call. That saves the per-call cost only: each PROT_NONE guard
-    /// splits the mapping, and madvise pays about 0.2-0.4 us per mapping it crosses (measured: one call over 8
-    /// guarded 256 KiB stacks 3.4 us, over the same range unguarded 0.33 us). With bytes kept resident the kept top
-    /// of one stack lies between the discarded parts of neighbours, and each stack needs a call of its own.</summary>
+    /// the OS, and neighbours are separated only by a guard page, which a discard leaves a guard (a PROT_NONE page is
+    /// never populated, a guard marker survives MADV_DONTNEED): a run of neighbouring stacks is one call. With
+    /// PROT_NONE guards that saves the per-call cost only: each guard splits the mapping, and madvise pays about
+    /// 0.2-0.4 us per mapping it crosses (measured: one call over 8 guarded 256 KiB stacks 3.4 us, over the same range
+    /// unguarded 0.33 us); marker guards do not split it. With bytes kept resident the kept top of one stack lies
+    /// between the discarded parts of neighbours, and each stack needs a call of its own.</summary>
     void IDecommitTarget.ResetBatch(int[] batch, ref int done)
     {
         if (Options.KeepResident != 0 || !VirtualMemory.DiscardSpansGuards)

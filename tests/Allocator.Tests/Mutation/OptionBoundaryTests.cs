@@ -174,7 +174,9 @@ public sealed class OptionBoundaryTests
     [Fact]
     public void Region_counts_are_two_per_stack_or_slot_two_more_per_interior_guard_plus_one()
     {
-        Assert.Equal(7, OptionRules.StackPoolRegions(3));
+        Assert.Equal(7, OptionRules.StackPoolRegions(3, guardMarkers: false));
+        Assert.Equal(1, OptionRules.StackPoolRegions(3, guardMarkers: true));
+        Assert.Equal(1, OptionRules.StackPoolRegions(1 << 20, guardMarkers: true));
         Assert.Equal(7, OptionRules.SlotPoolRegions(3, 0));
         Assert.Equal(19, OptionRules.SlotPoolRegions(3, 2));
     }

@@ -12,7 +12,14 @@ public sealed class StackPoolTeardownTests : IDisposable
     private const int InjectedError = 12; // ENOMEM
     private static readonly nuint Page = VirtualMemory.PageSize;
 
-    public void Dispose() => VirtualMemoryFaults.Hook = null;
+    // Read as each test's instance is made, before the test may turn markers off.
+    private readonly bool _markers = VirtualMemory.GuardMarkers;
+
+    public void Dispose()
+    {
+        VirtualMemoryFaults.Hook = null;
+        VirtualMemory.GuardMarkers = _markers;
+    }
 
     [Fact]
     public void Disposing_a_pool_with_nothing_out_releases_its_memory_at_once_and_only_once()
@@ -64,6 +71,8 @@ public sealed class StackPoolTeardownTests : IDisposable
     {
         // The first stack was made read-write before the second protection failed: a read-write mapping of exactly one
         // stack (an odd 29 pages, between two guards) exists only while the reservation is mapped.
+        // PROT_NONE guards (StackGuardMarkerTests covers a marker that fails to install).
+        VirtualMemory.GuardMarkers = false;
         var options = new StackPoolOptions { MaxStacks = 3, StackSize = 29 * Page };
         options.Validate();
         int before = CountReadWriteMappings(29 * (long)Page);

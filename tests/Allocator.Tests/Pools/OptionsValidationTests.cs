@@ -85,22 +85,6 @@ public sealed class OptionsValidationTests
         Assert.Contains($"more than the {1UL << 46}", ex.Message);
     }
 
-    [LinuxFact]
-    public void Pools_that_can_need_more_memory_map_regions_than_the_process_may_create_are_refused()
-    {
-        // 2^20 stacks of 16 KiB fit the address space (2^34 bytes) but need 2^21 + 1 regions, far above the
-        // default vm.max_map_count of 65530.
-        long limit = long.Parse(File.ReadAllText("/proc/sys/vm/max_map_count").Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        if (limit >= 2L << 20)
-        {
-            return; // a raised limit fits even this pool
-        }
-        var options = new PoolingAllocatorOptions { Stacks = new StackPoolOptions { MaxStacks = 1 << 20, StackSize = 16 * 1024 } };
-        var ex = Assert.Throws<PoolConfigurationException>(() => new PoolingAllocator(options));
-        Assert.Equal("StackPoolOptions.MaxStacks", ex.Field);
-        Assert.Contains("vm.max_map_count", ex.Message);
-    }
-
     [Fact]
     public void Allocator_options_report_the_pool_at_fault_and_leave_nothing_reserved()
     {

@@ -7,7 +7,7 @@ namespace Allocator;
 
 internal static partial class Interop
 {
-    /// <summary>mmap, mprotect, madvise and mincore through Tmds.LibC.</summary>
+    /// <summary>mmap, mprotect, madvise (guards included) and mincore through Tmds.LibC.</summary>
     /// <remarks>Tmds.LibC ships its implementation only for Linux RIDs, so every call stays inside this class and
     /// errors come back as errno values for <see cref="VirtualMemory"/> to turn into exceptions.</remarks>
     [SupportedOSPlatform("linux")]
@@ -35,6 +35,51 @@ internal static partial class Interop
         /// <summary>For private anonymous memory MADV_DONTNEED frees the pages now; the next touch reads zeros.</summary>
         public static bool Discard(nint address, nuint size) => MAdvise(address, size, LibC.MADV_DONTNEED) == 0;
 
+        /// <summary>Makes a range a guard (MADV_GUARD_INSTALL, Linux 6.13+): page-table markers that fault on any
+        /// access, inside an accessible mapping, so a guard no longer splits it in two. A discard keeps them.</summary>
+        public static bool InstallGuard(nint address, nuint size) => MAdvise(address, size, MadvGuardInstall) == 0;
+
+        /// <summary>True when guards installed by <see cref="InstallGuard"/> really refuse access here: the kernel
+        /// accepts the advice (Linux 6.13+) and a copy out of a guarded page fails. The copy is checked because an
+        /// emulator may answer 0 and install nothing (qemu-user 7.2 does), and a guard that is not there must never
+        /// be trusted.</summary>
+        public static bool ProbeGuardMarkers()
+        {
+            nuint page = PageSize;
+            nint probe = (nint)LibC.mmap(null, (size_t)(ulong)page, LibC.PROT_READ | LibC.PROT_WRITE,
+                LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS, -1, 0);
+            if (probe == (nint)LibC.MAP_FAILED)
+            {
+                return false;
+            }
+            try
+            {
+                if (MAdvise(probe, page, MadvGuardInstall) != 0)
+                {
+                    return false;
+                }
+                int* pipe = stackalloc int[2];
+                if (Pipe(pipe) != 0)
+                {
+                    return false;
+                }
+                try
+                {
+                    // A kernel copy from a guarded page answers EFAULT instead of raising SIGSEGV.
+                    return Write(pipe[1], probe, 1) < 0 && Marshal.GetLastPInvokeError() == LibC.EFAULT;
+                }
+                finally
+                {
+                    Close(pipe[0]);
+                    Close(pipe[1]);
+                }
+            }
+            finally
+            {
+                Release(probe, page);
+            }
+        }
+
         /// <summary>mincore over whole pages; <paramref name="vector"/> gets one byte per page.</summary>
         public static bool Residency(nint address, nuint size, byte* vector) =>
             LibC.mincore((void*)address, (size_t)(ulong)size, vector) == 0;
@@ -44,6 +89,18 @@ internal static partial class Interop
         // here, and errno is captured right after the call (Errno reads it). libc.so.6, as Tmds.LibC binds.
         [LibraryImport("libc.so.6", EntryPoint = "madvise", SetLastError = true)]
         private static partial int MAdvise(nint address, nuint length, int advice);
+
+        // Not in Tmds.LibC 0.5.0 (include/uapi/asm-generic/mman-common.h).
+        private const int MadvGuardInstall = 102;
+
+        [LibraryImport("libc.so.6", EntryPoint = "pipe", SetLastError = true)]
+        private static partial int Pipe(int* descriptors);
+
+        [LibraryImport("libc.so.6", EntryPoint = "write", SetLastError = true)]
+        private static partial nint Write(int descriptor, nint buffer, nuint count);
+
+        [LibraryImport("libc.so.6", EntryPoint = "close")]
+        private static partial int Close(int descriptor);
 
         private static int ToProt(MemoryProtection protection) => protection switch
         {

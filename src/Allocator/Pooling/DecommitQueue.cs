@@ -15,7 +15,7 @@ internal interface IDecommitTarget
     /// <summary>Resets the slots of a batch sorted by index, from <paramref name="done"/> on, advancing it past each
     /// slot whose reset is complete; a target may coalesce the work of neighbours. Throws like <see cref="Reset"/>,
     /// with <paramref name="done"/> naming the first slot not reset.</summary>
-    void ResetBatch(int[] batch, ref int done)
+    void ResetBatch(ReadOnlySpan<int> batch, ref int done)
     {
         for (; done < batch.Length; done++)
         {
@@ -37,6 +37,9 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
 {
     private readonly object _lock = new();
     private readonly List<int> _pending = new();
+    // A batch buffer no flusher holds: each flush takes it and puts it back, so a steady flow of batches allocates
+    // nothing. Only its current holder reads or writes it.
+    private int[]? _spareBatch;
     private int _inFlight;
     private bool _dropped;
 
@@ -74,17 +77,18 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
             return;
         }
         int[]? batch = null;
+        int count = 0;
         lock (_lock)
         {
             _pending.Add(index);
             if (_pending.Count >= batchSize)
             {
-                batch = TakeAll();
+                batch = TakeAll(out count);
             }
         }
         if (batch is not null)
         {
-            ResetAndFree(batch);
+            ResetAndFree(batch, count);
         }
     }
 
@@ -93,6 +97,7 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
     public bool FlushOrWait()
     {
         int[] batch;
+        int count;
         lock (_lock)
         {
             if (_pending.Count == 0)
@@ -104,9 +109,9 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
                 Monitor.Wait(_lock);
                 return true;
             }
-            batch = TakeAll();
+            batch = TakeAll(out count);
         }
-        ResetAndFree(batch);
+        ResetAndFree(batch, count);
         return true;
     }
 
@@ -149,19 +154,25 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
         target.Free(index);
     }
 
-    private int[] TakeAll()
+    /// <summary>Moves every pending slot into a buffer (the spare one when it is large enough) and counts them in
+    /// flight; the first <paramref name="count"/> entries are the batch.</summary>
+    private int[] TakeAll(out int count)
     {
         Debug.Assert(Monitor.IsEntered(_lock));
-        int[] batch = _pending.ToArray();
+        count = _pending.Count;
+        int[] buffer = _spareBatch is { } spare && spare.Length >= count ? spare : new int[Math.Max(count, batchSize)];
+        _spareBatch = null;
+        _pending.CopyTo(buffer);
         _pending.Clear();
-        _inFlight += batch.Length;
-        return batch;
+        _inFlight += count;
+        return buffer;
     }
 
-    private void ResetAndFree(int[] batch)
+    private void ResetAndFree(int[] buffer, int count)
     {
         int done = 0;
-        Array.Sort(batch); // neighbours next to each other, so a target can coalesce their work
+        Span<int> batch = buffer.AsSpan(0, count);
+        batch.Sort(); // neighbours next to each other, so a target can coalesce their work
         try
         {
             target.ResetBatch(batch, ref done);
@@ -176,12 +187,17 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
             lock (_lock)
             {
                 requeued = RequeueUnlessDropped(batch, done); // re-entered: one lock for the whole settlement
-                _inFlight -= batch.Length;
+                _inFlight -= count;
+                if (requeued)
+                {
+                    _spareBatch = buffer; // read no more below: the next flush may fill it
+                }
                 Monitor.PulseAll(_lock);
             }
             if (!requeued)
             {
-                for (int i = done; i < batch.Length; i++)
+                // Torn down: no flush will need the buffer again.
+                for (int i = done; i < count; i++)
                 {
                     target.Free(batch[i]);
                 }
@@ -191,7 +207,7 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
 
     /// <summary>Puts slots whose reset failed back to pending, never to the free lists unreset; false once the pool
     /// has dropped its pending slots (torn down), when the caller frees them unreset instead.</summary>
-    private bool RequeueUnlessDropped(int[] slots, int from)
+    private bool RequeueUnlessDropped(ReadOnlySpan<int> slots, int from)
     {
         lock (_lock)
         {

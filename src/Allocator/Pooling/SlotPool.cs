@@ -462,7 +462,7 @@ internal sealed class SlotPool : IDecommitTarget, IDisposable
     /// <c>madvise</c>: between one slot's accessible end and the next slot's start lie only pages that are never
     /// populated (the inaccessible rest of the slot and its guard), so one call covers both. A batch of returned slots
     /// that a warm image cycles through is usually one run of neighbours: one system call for all of them.</summary>
-    void IDecommitTarget.ResetBatch(int[] batch, ref int done)
+    void IDecommitTarget.ResetBatch(ReadOnlySpan<int> batch, ref int done)
     {
         nuint runStart = 0, runEnd = 0;
         for (int k = done; k < batch.Length; k++)

@@ -204,6 +204,82 @@ public sealed class DecommitQueueTests
         Assert.Equal(0, queue.Unsettled);
     }
 
+    [Fact]
+    public void Batches_after_the_first_reuse_its_buffer_and_allocate_nothing()
+    {
+        var target = new CountingTarget();
+        var queue = new DecommitQueue(target, batchSize: 4);
+        for (int i = 0; i < 4; i++)
+        {
+            queue.Enqueue(i); // the first batch allocates the buffer (and the pending list grows to its size)
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 400; i++)
+        {
+            queue.Enqueue(i % 64);
+        }
+        Assert.True(queue.FlushOrWait() is false, "every batch was full, so nothing is pending");
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(404, target.Resets);
+        Assert.Equal(404, target.Frees);
+    }
+
+    [Fact]
+    public void A_batch_larger_than_the_spare_buffer_is_reset_whole()
+    {
+        // Slots requeued by a failed reset join the next batch, which can then be larger than the batch size.
+        var target = new RecordingTarget { FailOnce = { 1 } };
+        var queue = new DecommitQueue(target, batchSize: 2);
+        queue.Enqueue(8);
+        queue.Enqueue(9); // a full batch: the spare buffer now holds two
+        Assert.Throws<VirtualMemoryException>(() =>
+        {
+            queue.Enqueue(2);
+            queue.Enqueue(1);
+        });
+        target.Log.Clear();
+        queue.Enqueue(6); // 1 and 2 pending again, plus 6: three in a batch of two
+        Assert.Equal(["reset 1", "reset 2", "reset 6", "free 1", "free 2", "free 6"], target.Log);
+        Assert.Equal(0, queue.Unsettled);
+    }
+
+    [Fact]
+    public async Task A_batch_taken_while_another_is_in_flight_gets_a_buffer_of_its_own()
+    {
+        // Regression guard: the spare buffer belongs to one flush at a time. Shared, the second batch would overwrite
+        // the first one's slots while it is being reset, and the first flush would free the second's slots twice.
+        using var resetting = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var target = new RecordingTarget();
+        var queue = new DecommitQueue(target, batchSize: 2);
+        queue.Enqueue(20);
+        queue.Enqueue(21); // warm: the spare buffer exists
+        target.Log.Clear();
+        target.Gate = (resetting, release);
+        queue.Enqueue(0);
+        var first = Task.Run(() => queue.Enqueue(1));
+        Assert.True(resetting.Wait(TimeSpan.FromSeconds(30)));
+        target.Gate = null; // the first flush waits inside the reset of 0; the second runs through
+        queue.Enqueue(10);
+        queue.Enqueue(11);
+        release.Set();
+        await first.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(["reset 10", "reset 11", "free 10", "free 11", "reset 0", "reset 1", "free 0", "free 1"], target.Log);
+        Assert.Equal(0, queue.Unsettled);
+    }
+
+    /// <summary>Counts without allocating, for the allocation test.</summary>
+    private sealed class CountingTarget : IDecommitTarget
+    {
+        public int Resets { get; private set; }
+
+        public int Frees { get; private set; }
+
+        public void Reset(int index) => Resets++;
+
+        public void Free(int index) => Frees++;
+    }
+
     private sealed class RecordingTarget : IDecommitTarget
     {
         private readonly object _lock = new();

@@ -66,6 +66,7 @@ internal static unsafe class VirtualMemory
     /// Linux 6.13+, checked to refuse access): a stack pool's stacks and guards then stay one memory map region
     /// instead of two per stack, and a discard across neighbours no longer pays for every guard it crosses. Probed
     /// once per process; settable for tests only.</summary>
+    // Stryker disable once Logical : on Linux, where mutants are tested, both forms probe; on Windows || would call libc through Tmds.LibC, which the win-x64 run under Wine would fail at once
     internal static bool GuardMarkers { get; set; } = OperatingSystem.IsLinux() && Interop.Sys.ProbeGuardMarkers();
 
     /// <summary>Makes a range of accessible memory a guard that faults on any access (Linux, where

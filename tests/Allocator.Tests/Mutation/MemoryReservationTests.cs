@@ -42,6 +42,7 @@ public sealed unsafe class MemoryReservationTests : IDisposable
         AssertOutside(() => _view.Protect(offset, length, MemoryProtection.ReadWrite), offset, length);
         AssertOutside(() => _view.Discard(offset, length), offset, length);
         AssertOutside(() => _view.Replace(offset, length, MemoryProtection.ReadWrite), offset, length);
+        AssertOutside(() => _view.InstallGuard(offset, length), offset, length);
         AssertOutside(() => _view.ResidentBytes(offset, length), offset, length);
     }
 
@@ -66,6 +67,7 @@ public sealed unsafe class MemoryReservationTests : IDisposable
         _view.Protect(Page, 0, MemoryProtection.ReadWrite);
         _view.Discard(2 * Page, 0);
         _view.Replace(0, 0, MemoryProtection.ReadWrite);
+        _view.InstallGuard(Page, 0);
         Assert.Equal(0u, _view.ResidentBytes(2 * Page, 0));
         Assert.Empty(calls);
         _view.Protect(0, Page, MemoryProtection.ReadWrite);
@@ -82,6 +84,7 @@ public sealed unsafe class MemoryReservationTests : IDisposable
             () => reservation.Protect(2 * Page, Page, MemoryProtection.ReadWrite),
             () => reservation.Discard(2 * Page, Page),
             () => reservation.Replace(2 * Page, Page, MemoryProtection.ReadWrite),
+            () => reservation.InstallGuard(2 * Page, Page),
         })
         {
             ObjectDisposedException refused = Assert.Throws<ObjectDisposedException>(call);

@@ -90,6 +90,26 @@ public sealed unsafe class VirtualMemoryCallTests : IDisposable
     }
 
     [LinuxFact]
+    public void Guard_install_failures_name_madvise_guard_install()
+    {
+        if (!VirtualMemory.GuardMarkers)
+        {
+            return; // no marker is ever installed where the kernel has none
+        }
+        using MemoryReservation reservation = VirtualMemory.Reserve(2 * Page);
+        reservation.Protect(0, 2 * Page, MemoryProtection.ReadWrite);
+        Inject(VirtualMemoryOperation.Guard);
+        AssertFailure(Assert.Throws<VirtualMemoryException>(() => VirtualMemory.InstallGuard(reservation.BaseAddress, Page)),
+            "madvise(MADV_GUARD_INSTALL)", Injected, Page);
+        VirtualMemoryFaults.Hook = null;
+        AssertFailure(Assert.Throws<VirtualMemoryException>(() => VirtualMemory.InstallGuard(reservation.BaseAddress + 1, Page)),
+            "madvise(MADV_GUARD_INSTALL)", Einval, Page);
+        VirtualMemory.InstallGuard(reservation.BaseAddress + (nint)Page, Page);
+        Assert.True(MemoryProbe.IsReadable(reservation.BaseAddress));
+        Assert.False(MemoryProbe.IsReadable(reservation.BaseAddress + (nint)Page));
+    }
+
+    [LinuxFact]
     public void Replace_failures_name_the_anonymous_fixed_mmap()
     {
         using MemoryReservation reservation = VirtualMemory.Reserve(2 * Page);

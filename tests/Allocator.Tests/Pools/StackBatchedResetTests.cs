@@ -12,13 +12,16 @@ namespace Allocator.Tests.Pools;
 public sealed unsafe class StackBatchedResetTests : IDisposable
 {
     private static readonly nuint Page = VirtualMemory.PageSize;
-    private static readonly bool SpansGuards = VirtualMemory.DiscardSpansGuards;
+    // Read as each test's instance is made, before the test may change it. (A static field was read when the class
+    // was first used, which could be inside a test that had just turned it off: every later test of the process then
+    // ran with discards that never span guards, and the coalescing went untested.)
+    private readonly bool _spansGuards = VirtualMemory.DiscardSpansGuards;
     private readonly List<(VirtualMemoryOperation Operation, nuint Size)> _calls = new();
 
     public void Dispose()
     {
         VirtualMemoryFaults.Hook = null;
-        VirtualMemory.DiscardSpansGuards = SpansGuards;
+        VirtualMemory.DiscardSpansGuards = _spansGuards;
     }
 
     private static StackPool Pool(nuint keepResident, int batch = 4, int maxStacks = 4) => TestPools.Stacks(new StackPoolOptions
@@ -89,7 +92,7 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
         nuint stride = Page + 4 * Page;
         // From stack 0's bottom to stack 3's top, the three guards between them included (one call), where a discard
         // cannot span a guard (Windows) one per stack.
-        Assert.Equal(SpansGuards ? [3 * stride + 4 * Page] : [4 * Page, 4 * Page, 4 * Page, 4 * Page], Discards());
+        Assert.Equal(_spansGuards ? [3 * stride + 4 * Page] : [4 * Page, 4 * Page, 4 * Page, 4 * Page], Discards());
         Assert.Equal(0, pool.InUse);
         VirtualMemoryFaults.Hook = null;
         PooledStack[] again = RentAll(pool, 4);

@@ -32,6 +32,33 @@ public sealed class StackGuardMarkerTests : IDisposable
         Assert.Equal(Interop.Sys.ProbeGuardMarkers(), _markers);
     }
 
+    [LinuxFact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Advice_that_installs_nothing_or_is_refused_is_not_taken_for_a_guard()
+    {
+        const int MadvNormal = 0; // accepted, and the page stays readable: what qemu-user does with any advice
+        const int Unknown = 999; // refused with EINVAL: what kernels before 6.13 do with MADV_GUARD_INSTALL
+        Assert.False(Interop.Sys.AdviceGuardsPage(MadvNormal));
+        Assert.False(Interop.Sys.AdviceGuardsPage(Unknown));
+    }
+
+    [LinuxFact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void The_probe_leaves_no_descriptor_and_no_page_behind()
+    {
+        const int Probes = 1000;
+        int descriptors = Directory.GetFiles("/proc/self/fd").Length;
+        long mapped = VmSizeKiB();
+        for (int i = 0; i < Probes; i++)
+        {
+            Interop.Sys.ProbeGuardMarkers();
+        }
+        // Each probe opens two descriptors and maps a page (1000 probes: 2000 and 4,000 KiB if kept); a margin for
+        // whatever else the process opens or maps meanwhile.
+        Assert.InRange(Directory.GetFiles("/proc/self/fd").Length - descriptors, int.MinValue, Probes / 10);
+        Assert.InRange(VmSizeKiB() - mapped, long.MinValue, 1024);
+    }
+
     [LinuxTheory]
     [InlineData(true)]
     [InlineData(false)]
@@ -196,4 +223,10 @@ public sealed class StackGuardMarkerTests : IDisposable
             string[] range = line.Split(' ', 2)[0].Split('-');
             return Convert.ToInt64(range[1], 16) - Convert.ToInt64(range[0], 16) == (long)size;
         });
+
+    private static long VmSizeKiB()
+    {
+        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmSize:", StringComparison.Ordinal));
+        return long.Parse(line["VmSize:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+    }
 }

@@ -43,39 +43,39 @@ internal static partial class Interop
         /// accepts the advice (Linux 6.13+) and a copy out of a guarded page fails. The copy is checked because an
         /// emulator may answer 0 and install nothing (qemu-user 7.2 does), and a guard that is not there must never
         /// be trusted.</summary>
-        public static bool ProbeGuardMarkers()
+        public static bool ProbeGuardMarkers() => AdviceGuardsPage(MadvGuardInstall);
+
+        /// <summary>Maps a fresh read-write page, checks that the kernel can copy out of it, gives it
+        /// <paramref name="advice"/> and answers whether the same copy now fails with EFAULT (which a kernel copy
+        /// gets where user code would get SIGSEGV). False when the advice is refused, or when anything the check
+        /// needs (the page, a pipe) cannot be had.</summary>
+        internal static bool AdviceGuardsPage(int advice)
         {
             nuint page = PageSize;
+            // Stryker disable once Unary : Linux ignores the descriptor of a MAP_ANONYMOUS mapping (-1 is for portability)
             nint probe = (nint)LibC.mmap(null, (size_t)(ulong)page, LibC.PROT_READ | LibC.PROT_WRITE,
                 LibC.MAP_PRIVATE | LibC.MAP_ANONYMOUS, -1, 0);
             if (probe == (nint)LibC.MAP_FAILED)
             {
                 return false;
             }
+            int* pipe = stackalloc int[2];
+            if (Pipe(pipe) != 0)
+            {
+                Release(probe, page);
+                return false;
+            }
             try
             {
-                if (MAdvise(probe, page, MadvGuardInstall) != 0)
-                {
-                    return false;
-                }
-                int* pipe = stackalloc int[2];
-                if (Pipe(pipe) != 0)
-                {
-                    return false;
-                }
-                try
-                {
-                    // A kernel copy from a guarded page answers EFAULT instead of raising SIGSEGV.
-                    return Write(pipe[1], probe, 1) < 0 && Marshal.GetLastPInvokeError() == LibC.EFAULT;
-                }
-                finally
-                {
-                    Close(pipe[0]);
-                    Close(pipe[1]);
-                }
+                // Readable before, so that a failure after says the advice did it.
+                return Write(pipe[1], probe, 1) == 1
+                    && MAdvise(probe, page, advice) == 0
+                    && Write(pipe[1], probe, 1) < 0 && Marshal.GetLastPInvokeError() == LibC.EFAULT;
             }
             finally
             {
+                Close(pipe[0]);
+                Close(pipe[1]);
                 Release(probe, page);
             }
         }

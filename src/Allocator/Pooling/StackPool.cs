@@ -78,7 +78,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
         _zeroOnReturn = options.ZeroOnReturn;
         _state = new SlotStateWord[options.MaxStacks];
         _indices = new IndexAllocator(options.MaxStacks, maxWarm: 0, parkPerThread: true);
-        _resets = new DecommitQueue(this, options.ZeroOnReturn ? options.DecommitBatchSize : 1);
+        _resets = new DecommitQueue(this, options.DecommitBatchSize); // used only when zeroing (ResetOrFree)
     }
 
     public StackPoolOptions Options { get; }
@@ -326,6 +326,7 @@ internal sealed class StackPool : IDecommitTarget, IDisposable
             {
                 ((IDecommitTarget)this).Reset(batch[done]);
             }
+            // Stryker disable once Statement : without it the run loop below starts at done = batch.Length and does nothing
             return;
         }
         int runFirst = done;

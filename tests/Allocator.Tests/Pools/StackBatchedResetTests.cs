@@ -99,6 +99,33 @@ public sealed unsafe class StackBatchedResetTests : IDisposable
         Assert.All(again, stack => Assert.True(ReadsZero(stack)));
     }
 
+    [Fact]
+    public void Two_runs_of_neighbours_in_one_batch_cost_one_discard_each()
+    {
+        using StackPool pool = Pool(keepResident: 0, batch: 3);
+        PooledStack[] stacks = RentWritten(pool, 4);
+        Record();
+        // Stacks 0 and 1, then 3: two runs, whatever order they come back in.
+        ReturnAll(pool, stacks.Where(s => s.Index != 2).OrderByDescending(s => s.Index));
+        nuint stride = Page + 4 * Page;
+        Assert.Equal(_spansGuards ? [stride + 4 * Page, 4 * Page] : [4 * Page, 4 * Page, 4 * Page], Discards());
+        VirtualMemoryFaults.Hook = null;
+        pool.ReturnAccepted(stacks.Single(s => s.Index == 2));
+        pool.FlushPendingResets();
+        Assert.All(RentAll(pool, 4), stack => Assert.True(ReadsZero(stack)));
+    }
+
+    [Fact]
+    public void Without_zeroing_a_returned_stack_is_free_at_once_whatever_the_batch_size()
+    {
+        using StackPool pool = TestPools.Stacks(new StackPoolOptions { MaxStacks = 4, StackSize = 4 * Page, DecommitBatchSize = 4 });
+        PooledStack stack = pool.Rent();
+        Record();
+        pool.ReturnAccepted(stack);
+        Assert.Equal(0, pool.InUse); // not held back for a batch: there is nothing to reset
+        Assert.Empty(_calls);
+    }
+
     [LinuxFact]
     public void The_guards_inside_a_coalesced_discard_stay_guards()
     {

@@ -67,7 +67,10 @@ internal static partial class Interop
             }
             try
             {
-                // Readable before, so that a failure after says the advice did it.
+                // Readable before, so that a failure after says the advice did it. (A one-byte copy returns 1 or -1,
+                // never 0, and after one that succeeded the last error is 0, not EFAULT: the last two tests could be
+                // written <= 0 or joined by || with the same answers.)
+                // Stryker disable once Equality,Logical : see above
                 return Write(pipe[1], probe, 1) == 1
                     && MAdvise(probe, page, advice) == 0
                     && Write(pipe[1], probe, 1) < 0 && Marshal.GetLastPInvokeError() == LibC.EFAULT;

@@ -268,6 +268,38 @@ public sealed class DecommitQueueTests
         Assert.Equal(0, queue.Unsettled);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(DecommitQueue.InsertionSortLimit)] // by insertion
+    [InlineData(DecommitQueue.InsertionSortLimit + 1)] // by Span.Sort
+    [InlineData(500)]
+    public void Batches_of_any_size_are_sorted_by_index(int size)
+    {
+        var random = new Random(size);
+        int[] shuffled = Enumerable.Range(0, size).Select(i => i * 3).OrderBy(_ => random.Next()).ToArray();
+        int[] descending = Enumerable.Range(0, size).Select(i => size - i).ToArray();
+        int[] repeated = Enumerable.Range(0, size).Select(i => i % 3).ToArray();
+        foreach (int[] batch in new[] { shuffled, descending, repeated })
+        {
+            int[] expected = batch.Order().ToArray();
+            DecommitQueue.SortBatch(batch);
+            Assert.Equal(expected, batch);
+        }
+    }
+
+    [Fact]
+    public void A_large_batch_is_reset_in_index_order()
+    {
+        var target = new RecordingTarget();
+        var queue = new DecommitQueue(target, batchSize: 100);
+        foreach (int slot in Enumerable.Range(0, 100).Reverse())
+        {
+            queue.Enqueue(slot);
+        }
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => $"reset {i}"), target.Log.Take(100));
+    }
+
     /// <summary>Counts without allocating, for the allocation test.</summary>
     private sealed class CountingTarget : IDecommitTarget
     {

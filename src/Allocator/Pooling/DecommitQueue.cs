@@ -213,15 +213,18 @@ internal sealed class DecommitQueue(IDecommitTarget target, int batchSize)
     /// <summary>Sorts a batch by index without allocating.</summary>
     internal static void SortBatch(Span<int> batch)
     {
+        // Stryker disable once Equality,Negate : both sorts give the same order; the limit only picks the faster one
         if (batch.Length > InsertionSortLimit)
         {
             batch.Sort(static (a, b) => a.CompareTo(b)); // a cached delegate: no allocation, unlike Sort() under AOT
+            // Stryker disable once Statement : the insertion sort below leaves a sorted batch as it is
             return;
         }
         for (int i = 1; i < batch.Length; i++)
         {
             int slot = batch[i];
             int j = i - 1;
+            // Stryker disable once Equality : moving equal indices past each other gives the same order
             for (; j >= 0 && batch[j] > slot; j--)
             {
                 batch[j + 1] = batch[j];

@@ -95,10 +95,5 @@ public sealed class StackPoolTeardownTests : IDisposable
     }
 
     private static int CountReadWriteMappings(long length) =>
-        File.ReadLines("/proc/self/maps").Count(line =>
-        {
-            string[] fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            string[] range = fields[0].Split('-');
-            return fields[1] == "rw-p" && fields.Length == 5 && Convert.ToInt64(range[1], 16) - Convert.ToInt64(range[0], 16) == length;
-        });
+        ProcMaps.Regions().Count(region => region.Permissions == "rw-p" && region.Anonymous && region.Length == length);
 }

@@ -210,19 +210,10 @@ public sealed class StackGuardMarkerTests : IDisposable
             Assert.Null(pool.Return(stack));
         }
         pool.FlushPendingResets();
-        return File.ReadLines("/proc/self/maps").Count(line =>
-        {
-            string[] range = line.Split(' ', 2)[0].Split('-');
-            return Convert.ToInt64(range[0], 16) < end && Convert.ToInt64(range[1], 16) > first;
-        });
+        return ProcMaps.Regions().Count(region => region.Overlaps(first, end));
     }
 
-    private static int MappingsOfSize(nuint size) =>
-        File.ReadLines("/proc/self/maps").Count(line =>
-        {
-            string[] range = line.Split(' ', 2)[0].Split('-');
-            return Convert.ToInt64(range[1], 16) - Convert.ToInt64(range[0], 16) == (long)size;
-        });
+    private static int MappingsOfSize(nuint size) => ProcMaps.Regions().Count(region => region.Length == (long)size);
 
     private static long VmSizeKiB()
     {

@@ -26,52 +26,38 @@ internal sealed class MemoryReservation : SafeHandle
     public override bool IsInvalid => handle == 0;
 
     /// <summary>Changes the protection of a page-aligned range; making pages accessible commits them on demand.</summary>
-    public void Protect(nuint offset, nuint length, MemoryProtection protection)
-    {
-        CheckRange(offset, length);
-        if (length > 0)
-        {
-            AddRefFor(VirtualMemoryOperation.Protect, offset, length, protection);
-        }
-    }
+    public void Protect(nuint offset, nuint length, MemoryProtection protection) =>
+        OnRange(VirtualMemoryOperation.Protect, offset, length, protection);
 
     /// <summary>Gives the physical pages of a read-write range back to the OS; it reads as zeros afterwards.</summary>
-    public void Discard(nuint offset, nuint length)
-    {
-        CheckRange(offset, length);
-        if (length > 0)
-        {
-            AddRefFor(VirtualMemoryOperation.Discard, offset, length);
-        }
-    }
+    public void Discard(nuint offset, nuint length) =>
+        OnRange(VirtualMemoryOperation.Discard, offset, length);
 
     /// <summary>Replaces a range with fresh zero memory of <paramref name="protection"/>, dropping whatever was
     /// mapped there (an image included) in one call.</summary>
-    public void Replace(nuint offset, nuint length, MemoryProtection protection)
-    {
-        CheckRange(offset, length);
-        if (length > 0)
-        {
-            AddRefFor(VirtualMemoryOperation.Map, offset, length, protection);
-        }
-    }
+    public void Replace(nuint offset, nuint length, MemoryProtection protection) =>
+        OnRange(VirtualMemoryOperation.Map, offset, length, protection);
 
     /// <summary>Makes an accessible, page-aligned range a guard of page-table markers (see
     /// <see cref="VirtualMemory.GuardMarkers"/>).</summary>
-    public void InstallGuard(nuint offset, nuint length)
-    {
-        CheckRange(offset, length);
-        if (length > 0)
-        {
-            AddRefFor(VirtualMemoryOperation.Guard, offset, length);
-        }
-    }
+    public void InstallGuard(nuint offset, nuint length) =>
+        OnRange(VirtualMemoryOperation.Guard, offset, length);
 
     /// <summary>Maps an image file copy-on-write and read-write over [offset, offset + file size).</summary>
     public void MapImage(nuint offset, MemoryImageFile file)
     {
         CheckRange(offset, file.Size);
         AddRefFor(VirtualMemoryOperation.Map, offset, file.Size, image: file);
+    }
+
+    /// <summary>Checks the range, then runs the call on it unless it is empty (an empty range makes no OS call).</summary>
+    private void OnRange(VirtualMemoryOperation operation, nuint offset, nuint length, MemoryProtection protection = MemoryProtection.NoAccess)
+    {
+        CheckRange(offset, length);
+        if (length > 0)
+        {
+            AddRefFor(operation, offset, length, protection);
+        }
     }
 
     /// <summary>Runs an OS call on the range with a reference held, so a racing release waits for it. (A switch, not
